@@ -1,0 +1,33 @@
+/*
+ * The backend interface: everything above it (loop, tasks, operations) speaks
+ * only in operation records; the backend turns them into kernel work and
+ * reports each completion through iou__op_complete(). io_uring is the
+ * default (backend_uring.c); an epoll backend fits the same five calls.
+ */
+#ifndef IOU_BACKEND_H
+#define IOU_BACKEND_H
+
+#include <stdint.h>
+
+typedef struct iou_loop iou_loop;
+typedef struct iou__op iou__op;
+
+typedef struct iou__backend {
+    const char *name;
+    /* Sets up the backend for l. Returns 0 or a negative errno. */
+    int (*init)(iou_loop *l, unsigned entries);
+    /* Releases it. No operation may be in flight. */
+    void (*fini)(iou_loop *l);
+    /* Queues op. Never fails for lack of room: a full queue is flushed first. */
+    void (*submit)(iou_loop *l, iou__op *op);
+    /* Asks the kernel to cancel op; op still completes (maybe successfully). */
+    void (*cancel)(iou_loop *l, iou__op *op);
+    /* Sends everything queued, waits up to timeout_ns for a completion
+     * (0: do not wait, IOU__NEVER: no limit) and completes what arrived.
+     * Returns 0 or a negative errno the loop cannot recover from. */
+    int (*poll)(iou_loop *l, uint64_t timeout_ns);
+} iou__backend;
+
+extern const iou__backend iou__backend_uring;
+
+#endif

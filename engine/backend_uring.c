@@ -1,0 +1,259 @@
+/*
+ * The io_uring backend.
+ *
+ * Setup takes the best mode the kernel accepts: SINGLE_ISSUER + DEFER_TASKRUN
+ * (completions are processed only when we enter the kernel, on our thread:
+ * fewest interruptions), else COOP_TASKRUN, else plain; the ring fd is
+ * registered to save an fdget per enter. The CQ is four times the SQ, and the
+ * kernel's NODROP overflow list catches the rest: no completion is ever lost.
+ */
+#include "backend.h"
+#include "loop.h"
+#include "op.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(IOU__CQE_MORE == IORING_CQE_F_MORE, "CQE flags pass through unchanged");
+
+enum {
+    REAP_BATCH = 64,
+    MAX_IO = 0x7ffff000, /* the kernel's largest single read/write */
+};
+
+typedef struct uring {
+    struct io_uring ring;
+    unsigned setup_flags;
+} uring;
+
+static uring *uring_of(iou_loop *l)
+{
+    return l->backend_data;
+}
+
+static int setup_ring(struct io_uring *r, unsigned entries, unsigned flags)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+    p.cq_entries = entries * 4;
+    return io_uring_queue_init_params(entries, r, &p);
+}
+
+/* Tries each mode from best to plainest; -EINVAL means "flag not known". */
+static int setup_best(uring *u, unsigned entries)
+{
+    static const unsigned modes[] = {
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+            IORING_SETUP_TASKRUN_FLAG,
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+        IORING_SETUP_SUBMIT_ALL,
+        0,
+    };
+    int ret = -EINVAL;
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        ret = setup_ring(&u->ring, entries, modes[i]);
+        if (ret == 0) {
+            u->setup_flags = modes[i];
+            return 0;
+        }
+        if (ret != -EINVAL)
+            return ret;
+    }
+    return ret;
+}
+
+static int uring_init(iou_loop *l, unsigned entries)
+{
+    uring *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return -ENOMEM;
+    int ret = setup_best(u, entries);
+    if (ret < 0) {
+        free(u);
+        return ret;
+    }
+    io_uring_register_ring_fd(&u->ring); /* an optimisation: failure is fine */
+    l->backend_data = u;
+    return 0;
+}
+
+static void uring_fini(iou_loop *l)
+{
+    uring *u = uring_of(l);
+    io_uring_queue_exit(&u->ring);
+    free(u);
+    l->backend_data = NULL;
+}
+
+/* The kernel holds completions we have not seen: task work to run (deferred
+ * or cooperative) or an overflow list to flush into the CQ. */
+static bool kernel_has_events(uring *u)
+{
+    unsigned flags = IO_URING_READ_ONCE(*u->ring.sq.kflags);
+    return flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
+}
+
+/*
+ * Completes every CQE in the ring. CQEs are copied out and the ring advanced
+ * before any completion runs, so a completion that submits (and so may flush
+ * and reap again) never sees a CQE twice.
+ */
+static void reap(iou_loop *l, uring *u)
+{
+    for (;;) {
+        struct { iou__op *op; int res; uint32_t flags; } batch[REAP_BATCH];
+        unsigned head, n = 0, seen = 0;
+        struct io_uring_cqe *cqe;
+        io_uring_for_each_cqe(&u->ring, head, cqe) {
+            if (seen == REAP_BATCH)
+                break;
+            seen++;
+            if (cqe->user_data == 0 || cqe->user_data == LIBURING_UDATA_TIMEOUT)
+                continue; /* a cancel request's own result, or liburing's wait timeout */
+            batch[n].op = (iou__op *)(uintptr_t)cqe->user_data;
+            batch[n].res = cqe->res;
+            batch[n].flags = cqe->flags;
+            n++;
+        }
+        io_uring_cq_advance(&u->ring, seen);
+        for (unsigned i = 0; i < n; i++)
+            iou__op_complete(l, batch[i].op, batch[i].res, batch[i].flags);
+        if (seen == REAP_BATCH)
+            continue;
+        if (!(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+            return;
+        io_uring_get_events(&u->ring); /* moves the overflow list into the CQ */
+    }
+}
+
+static void fatal(const char *what, int err)
+{
+    fprintf(stderr, "iou: %s: %s\n", what, strerror(-err));
+    abort();
+}
+
+/* The SQ is full: hand what is queued to the kernel so slots free up. */
+static void flush(iou_loop *l, uring *u)
+{
+    int ret = io_uring_submit(&u->ring);
+    if (ret >= 0 || ret == -EINTR)
+        return;
+    if (ret == -EBUSY || ret == -EAGAIN) {
+        /* The CQ side is backed up: drain it, then the retry can proceed. */
+        io_uring_get_events(&u->ring);
+        reap(l, u);
+        return;
+    }
+    fatal("io_uring submit failed", ret);
+}
+
+static struct io_uring_sqe *next_sqe(iou_loop *l, uring *u)
+{
+    struct io_uring_sqe *sqe;
+    while ((sqe = io_uring_get_sqe(&u->ring)) == NULL)
+        flush(l, u);
+    return sqe;
+}
+
+static unsigned io_len(size_t len)
+{
+    return len > MAX_IO ? MAX_IO : (unsigned)len;
+}
+
+static void prep(struct io_uring_sqe *sqe, iou__op *op)
+{
+    switch (op->kind) {
+    case IOU__OP_NOP:
+        io_uring_prep_nop(sqe);
+        break;
+    case IOU__OP_OPENAT:
+        io_uring_prep_openat(sqe, op->fd, op->buf, (int)op->flags, (mode_t)op->len);
+        break;
+    case IOU__OP_CLOSE:
+        io_uring_prep_close(sqe, op->fd);
+        break;
+    case IOU__OP_READ:
+        io_uring_prep_read(sqe, op->fd, op->buf, io_len(op->len), op->off);
+        break;
+    case IOU__OP_WRITE:
+        io_uring_prep_write(sqe, op->fd, op->buf, io_len(op->len), op->off);
+        break;
+    case IOU__OP_FSYNC:
+        io_uring_prep_fsync(sqe, op->fd, op->flags);
+        break;
+    case IOU__OP_SOCKET:
+        io_uring_prep_socket(sqe, op->fd, (int)op->flags, (int)op->len, 0);
+        break;
+    case IOU__OP_ACCEPT:
+        io_uring_prep_accept(sqe, op->fd, op->buf, op->aux, (int)op->flags);
+        break;
+    case IOU__OP_CONNECT:
+        io_uring_prep_connect(sqe, op->fd, op->buf, (socklen_t)op->len);
+        break;
+    case IOU__OP_RECV:
+        io_uring_prep_recv(sqe, op->fd, op->buf, io_len(op->len), (int)op->flags);
+        break;
+    case IOU__OP_SEND:
+        io_uring_prep_send(sqe, op->fd, op->buf, io_len(op->len), (int)op->flags);
+        break;
+    default:
+        fatal("unknown operation kind", -EINVAL);
+    }
+    io_uring_sqe_set_data(sqe, op);
+}
+
+static void uring_submit(iou_loop *l, iou__op *op)
+{
+    prep(next_sqe(l, uring_of(l)), op);
+}
+
+static void uring_cancel(iou_loop *l, iou__op *op)
+{
+    struct io_uring_sqe *sqe = next_sqe(l, uring_of(l));
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+    io_uring_sqe_set_data(sqe, NULL);
+}
+
+static bool enter_needed(iou_loop *l, uring *u)
+{
+    if (io_uring_sq_ready(&u->ring) || kernel_has_events(u))
+        return true;
+    /* Without the TASKRUN flag we cannot see pending task work: ask. */
+    return l->ops_inflight && !(u->setup_flags & IORING_SETUP_TASKRUN_FLAG);
+}
+
+static int uring_poll(iou_loop *l, uint64_t timeout_ns)
+{
+    uring *u = uring_of(l);
+    int ret = 0;
+    if (timeout_ns == 0 || io_uring_cq_ready(&u->ring)) {
+        if (enter_needed(l, u))
+            ret = io_uring_submit_and_get_events(&u->ring);
+    } else {
+        struct __kernel_timespec ts, *tsp = NULL;
+        if (timeout_ns != IOU__NEVER) {
+            ts.tv_sec = (long long)(timeout_ns / 1000000000u);
+            ts.tv_nsec = (long long)(timeout_ns % 1000000000u);
+            tsp = &ts;
+        }
+        struct io_uring_cqe *cqe;
+        ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
+    }
+    if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
+        return ret;
+    reap(l, u);
+    return 0;
+}
+
+const iou__backend iou__backend_uring = {
+    .name = "io_uring",
+    .init = uring_init,
+    .fini = uring_fini,
+    .submit = uring_submit,
+    .cancel = uring_cancel,
+    .poll = uring_poll,
+};

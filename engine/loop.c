@@ -1,0 +1,226 @@
+/*
+ * The loop: creation, the run cycle, shutdown.
+ *
+ * One iteration: run the ready batch (everything queued when it began; what
+ * it queues waits for the next one, so I/O is polled between batches), fire
+ * due timers, then one backend poll that submits every SQE the batch made and
+ * reaps completions, waiting only when nothing is ready.
+ */
+#include "loop.h"
+#include "op.h"
+#include "overflow.h"
+#include "task.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+enum {
+    DEFAULT_ENTRIES = 256,
+    DEFAULT_STACK = 64 * 1024,
+};
+
+/* initial-exec: a plain %fs-relative load, and safe in the fault handler. */
+static __thread iou_loop *this_thread_loop __attribute__((tls_model("initial-exec")));
+
+iou_loop *iou__loop(void)
+{
+    return this_thread_loop;
+}
+
+iou_loop *iou_loop_current(void)
+{
+    return this_thread_loop;
+}
+
+uint64_t iou__clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t iou__loop_now(const iou_loop *l)
+{
+    return l->virtual_clock ? l->virtual_now : iou__clock();
+}
+
+void iou__timer_arm(iou_loop *l, iou__timer *t, uint64_t when)
+{
+    if (iou__heap_insert(&l->timers, t, when) < 0) {
+        fputs("iou: out of memory for the timer heap\n", stderr);
+        abort();
+    }
+}
+
+iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
+{
+    int dummy;
+    err = err ? err : &dummy;
+    if (this_thread_loop) {
+        *err = -EBUSY;
+        return NULL;
+    }
+    iou_loop *l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    unsigned entries = opts && opts->ring_entries ? opts->ring_entries : DEFAULT_ENTRIES;
+    l->backend = &iou__backend_uring;
+    int ret = l->backend->init(l, entries);
+    if (ret < 0) {
+        free(l);
+        *err = ret;
+        return NULL;
+    }
+    iou__queue_init(&l->ready);
+    iou__heap_init(&l->timers);
+    iou__stack_pool_init(&l->stacks);
+    l->default_stack = opts && opts->stack_size ? opts->stack_size : DEFAULT_STACK;
+    l->virtual_clock = opts && opts->virtual_clock;
+    l->virtual_now = iou__clock();
+    l->owner = pthread_self();
+    iou__overflow_thread_init(l);
+    this_thread_loop = l;
+    *err = 0;
+    return l;
+}
+
+iou_loop *iou_loop_new(void)
+{
+    return iou_loop_new_ex(NULL, NULL);
+}
+
+static void run_ready_batch(iou_loop *l)
+{
+    iou__queue batch;
+    iou__queue_take(&batch, &l->ready);
+    iou__work *w;
+    while ((w = iou__queue_pop(&batch)))
+        w->run(w);
+}
+
+static void fire_due_timers(iou_loop *l)
+{
+    if (iou__heap_next(&l->timers) == IOU__NEVER)
+        return;
+    uint64_t now = iou__loop_now(l);
+    iou__timer *t;
+    while ((t = iou__heap_pop_due(&l->timers, now)))
+        t->fire(t);
+}
+
+/* Nothing queued, in flight or timed: no event can ever arrive. */
+static bool idle(const iou_loop *l)
+{
+    return iou__queue_empty(&l->ready) && l->ops_inflight == 0 &&
+           iou__heap_next(&l->timers) == IOU__NEVER;
+}
+
+/* Virtual time: with no I/O in flight, jump straight to the next timer. With
+ * I/O in flight, wait for it in real time, then jump if nothing arrived. */
+static int wait_virtual(iou_loop *l, uint64_t next)
+{
+    if (l->ops_inflight == 0) {
+        if (next > l->virtual_now)
+            l->virtual_now = next;
+        return 0;
+    }
+    uint64_t timeout = next == IOU__NEVER ? IOU__NEVER : next - l->virtual_now;
+    int err = l->backend->poll(l, timeout);
+    if (iou__queue_empty(&l->ready) && next != IOU__NEVER && next > l->virtual_now)
+        l->virtual_now = next;
+    return err;
+}
+
+static int wait_for_events(iou_loop *l)
+{
+    uint64_t next = iou__heap_next(&l->timers);
+    if (l->virtual_clock)
+        return wait_virtual(l, next);
+    uint64_t timeout = IOU__NEVER;
+    if (next != IOU__NEVER) {
+        uint64_t now = iou__clock();
+        timeout = next > now ? next - now : 0;
+    }
+    return l->backend->poll(l, timeout);
+}
+
+/* Runs until stopped, idle, or (if until is given) until that task is done. */
+int iou__loop_run_until(iou_loop *l, iou_task *until)
+{
+    if (!pthread_equal(l->owner, pthread_self()))
+        return -EPERM;
+    if (l->running)
+        return -EBUSY;
+    l->running = true;
+    int err = 0;
+    for (;;) {
+        run_ready_batch(l);
+        fire_due_timers(l);
+        if (l->stop_requested || (until && until->state == IOU__TASK_DONE))
+            break;
+        if (!iou__queue_empty(&l->ready))
+            err = l->backend->poll(l, 0);
+        else if (idle(l))
+            break;
+        else
+            err = wait_for_events(l);
+        if (err)
+            break;
+    }
+    l->stop_requested = false;
+    l->running = false;
+    return err;
+}
+
+int iou_loop_run(iou_loop *l)
+{
+    return iou__loop_run_until(l, NULL);
+}
+
+void iou_loop_stop(iou_loop *l)
+{
+    l->stop_requested = true;
+}
+
+/* Cancels every task and runs until they have ended and the kernel has
+ * returned every operation. A task that ignores cancellation and parks
+ * forever on nothing is abandoned only once no kernel operation is left. */
+void iou__loop_drain(iou_loop *l)
+{
+    while (l->tasks_alive || l->ops_inflight || !iou__queue_empty(&l->ready)) {
+        iou__cancel_all(l);
+        size_t before = l->tasks_alive;
+        if (iou__loop_run_until(l, NULL) < 0 && l->ops_inflight)
+            continue;
+        if (l->tasks_alive == before && l->ops_inflight == 0 && iou__queue_empty(&l->ready))
+            break;
+    }
+}
+
+void iou__callbacks_fini(iou_loop *l);
+
+void iou_loop_free(iou_loop *l)
+{
+    if (l == NULL)
+        return;
+    if (l->running || !pthread_equal(l->owner, pthread_self())) {
+        fputs("iou: iou_loop_free called from inside the loop or another thread\n", stderr);
+        abort();
+    }
+    iou__loop_drain(l);
+    if (l->tasks_alive)
+        fprintf(stderr, "iou: %zu task(s) ignored cancellation and were abandoned\n",
+                l->tasks_alive);
+    iou__callbacks_fini(l);
+    iou__heap_fini(&l->timers);
+    l->backend->fini(l);
+    iou__task_pool_fini(l);
+    iou__stack_pool_fini(&l->stacks);
+    iou__overflow_thread_fini(l);
+    this_thread_loop = NULL;
+    free(l);
+}

@@ -1,0 +1,73 @@
+/*
+ * The loop: one per thread. It owns the ready queue, the timers, the stack
+ * pool and the backend, and runs everything:
+ *
+ *   run the ready batch -> fire due timers -> submit all new SQEs and reap
+ *   completions in one enter (waiting only when nothing is ready)
+ *
+ * Completions never switch into a task directly: they put it on the ready
+ * queue (invariant 3), so one enter carries the SQEs of a whole batch.
+ */
+#ifndef IOU_LOOP_H
+#define IOU_LOOP_H
+
+#include "backend.h"
+#include "ctx.h"
+#include "queue.h"
+#include "stack.h"
+#include "timer_heap.h"
+
+#include <iou.h>
+#include <pthread.h>
+
+typedef struct iou__callback iou__callback;
+
+struct iou_loop {
+    iou_task *current; /* running task; NULL while the loop itself runs */
+    iou__ctx sched_ctx;
+    const void *sched_stack_lo; /* the thread stack, for ASan's fiber switches */
+    size_t sched_stack_size;
+    void *sched_fake_stack;
+    void *sched_tsan_fiber;
+    iou__queue ready;
+    iou__timer_heap timers;
+    const iou__backend *backend;
+    void *backend_data;
+    size_t ops_inflight;
+    iou__stack_pool stacks;
+    size_t default_stack;
+    iou_task *live;    /* tasks not yet done (for shutdown) */
+    size_t tasks_alive; /* spawned and not yet done */
+    iou_task *free_tasks;
+    size_t free_task_count;
+    iou__callback *free_callbacks;
+    iou_timer *free_timers;
+    size_t free_timer_count;
+    pthread_t owner;
+    bool running;
+    bool stop_requested;
+    bool virtual_clock;
+    uint64_t virtual_now;
+    void *altstack; /* this thread's signal stack, if the loop installed it */
+};
+
+/* The loop of the calling thread, or NULL. */
+iou_loop *iou__loop(void);
+
+/* Queues a runnable node on l. */
+static inline void iou__ready(iou_loop *l, iou__work *w)
+{
+    iou__queue_push(&l->ready, w);
+}
+
+/* The loop's clock (virtual when enabled). */
+uint64_t iou__loop_now(const iou_loop *l);
+
+/* Arms a timer; aborts with a message if memory runs out (timers back
+ * blocking calls that have no error path for it). */
+void iou__timer_arm(iou_loop *l, iou__timer *t, uint64_t when);
+
+/* Monotonic clock, nanoseconds. */
+uint64_t iou__clock(void);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * Operation records. A blocked task's record lives on its own stack: the task
+ * stays parked until the completion is reaped, so the record, its buffer and
+ * everything it points to outlive the kernel's use of them (invariant 1), and
+ * the hot path allocates nothing (invariant 2).
+ */
+#ifndef IOU_OP_H
+#define IOU_OP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct iou_loop iou_loop;
+typedef struct iou_task iou_task;
+
+enum iou__op_kind {
+    IOU__OP_NOP,
+    IOU__OP_OPENAT,  /* fd = dirfd, buf = path, flags = open flags, len = mode */
+    IOU__OP_CLOSE,   /* fd */
+    IOU__OP_READ,    /* fd, buf, len, off (IOU__OFF_CURRENT: file position) */
+    IOU__OP_WRITE,   /* fd, buf, len, off */
+    IOU__OP_FSYNC,   /* fd, flags = fsync flags */
+    IOU__OP_SOCKET,  /* fd = domain, flags = type, len = protocol */
+    IOU__OP_ACCEPT,  /* fd, buf = addr, aux = addrlen pointer, flags */
+    IOU__OP_CONNECT, /* fd, buf = addr, len = addrlen */
+    IOU__OP_RECV,    /* fd, buf, len, flags */
+    IOU__OP_SEND,    /* fd, buf, len, flags */
+    IOU__OP_KINDS
+};
+
+#define IOU__OFF_CURRENT UINT64_MAX
+
+/* Completion flag: more completions follow for this operation (multishot).
+ * Equal to IORING_CQE_F_MORE, so the io_uring backend passes flags through. */
+#define IOU__CQE_MORE (1u << 1)
+
+typedef struct iou__op iou__op;
+struct iou__op {
+    uint8_t kind;
+    bool cancel_sent;
+    int fd;
+    int res;            /* the completion's result: count or negative errno */
+    uint32_t cqe_flags; /* flags of the last completion */
+    unsigned flags;
+    void *buf;
+    size_t len;
+    uint64_t off;
+    void *aux;
+    void (*done)(iou__op *op); /* called once with res set, from the reap loop */
+    iou_task *task;            /* the waiting task, for iou__op_await */
+};
+
+/* Queues op on l's backend and counts it in flight until its final completion. */
+void iou__op_submit(iou_loop *l, iou__op *op);
+
+/* Called by the backend for each completion. flags are io_uring CQE flags
+ * (the epoll backend synthesises the same bits); IOU__CQE_MORE means the
+ * operation stays in flight (multishot). */
+void iou__op_complete(iou_loop *l, iou__op *op, int res, uint32_t flags);
+
+/* Submits op for the running task t and parks until it completes; the kernel
+ * is asked to cancel it if t is cancelled or its deadline passes. Returns the
+ * result, or the interruption (-ECANCELED / -ETIMEDOUT) if that is why the
+ * operation ended. Checks for a pending interruption first. */
+int iou__op_await(iou_task *t, iou__op *op);
+
+/* As iou__op_await, but neither cancellation nor deadlines stop it (close). */
+int iou__op_await_uninterruptible(iou_task *t, iou__op *op);
+
+#endif

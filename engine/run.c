@@ -1,0 +1,42 @@
+/* iou_run: asyncio.run for iou, built on the loop API. */
+#include "loop.h"
+#include "task.h"
+
+#include <errno.h>
+
+int iou__loop_run_until(iou_loop *l, iou_task *until);
+void iou__loop_drain(iou_loop *l);
+
+int iou_run(iou_fn main, void *arg)
+{
+    if (main == NULL)
+        return -EINVAL;
+    if (iou__loop())
+        return -EBUSY;
+    int err;
+    iou_loop *l = iou_loop_new_ex(NULL, &err);
+    if (l == NULL)
+        return err;
+    iou_task *first = iou__spawn(l, main, arg, NULL);
+    if (first == NULL) {
+        iou_loop_free(l);
+        return -ENOMEM;
+    }
+    while (first->state != IOU__TASK_DONE) {
+        err = iou__loop_run_until(l, first);
+        if (err < 0)
+            break;
+        /* The loop went idle with main still parked: every task waits on
+         * something that can never happen. Cancel them all so main returns. */
+        if (first->state != IOU__TASK_DONE)
+            iou__cancel_all(l);
+    }
+    if (err < 0 && first->state != IOU__TASK_DONE) {
+        iou_loop_free(l); /* drains: cancels, awaits the kernel's operations */
+        return err;
+    }
+    int result = first->result;
+    iou_detach(first); /* done: frees its record */
+    iou_loop_free(l);
+    return result;
+}

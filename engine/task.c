@@ -1,0 +1,343 @@
+/*
+ * Tasks. A task runs on its own pooled stack; the loop resumes it from the
+ * ready queue and it switches back to the loop whenever it parks, yields or
+ * ends. Only the loop switches into tasks, so the stack depth stays bounded
+ * and the ready queue stays FIFO.
+ */
+#include "task.h"
+#include "fiber.h"
+#include "loop.h"
+#include "overflow.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { TASK_POOL_MAX = 1024 }; /* finished task records kept for reuse */
+
+iou_task *iou__current(void)
+{
+    iou_loop *l = iou__loop();
+    return l ? l->current : NULL;
+}
+
+iou_task *iou_self(void)
+{
+    return iou__current();
+}
+
+static bool is_done(const iou_task *t)
+{
+    return t->state == IOU__TASK_DONE;
+}
+
+/* ---- switching ---------------------------------------------------------- */
+
+static iou__fiber_target loop_target(iou_loop *l)
+{
+    return (iou__fiber_target){&l->sched_ctx, l->sched_stack_lo, l->sched_stack_size,
+                               l->sched_tsan_fiber};
+}
+
+static void switch_to_loop(iou_task *t)
+{
+    iou__fiber_switch(&t->ctx, &t->asan_fake_stack, loop_target(t->loop));
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+static iou_task *record_alloc(iou_loop *l)
+{
+    iou_task *t = l->free_tasks;
+    if (t) {
+        l->free_tasks = t->live_next;
+        l->free_task_count--;
+    } else {
+        t = malloc(sizeof(*t));
+    }
+    return t;
+}
+
+static void record_free(iou_loop *l, iou_task *t)
+{
+    if (l->free_task_count >= TASK_POOL_MAX) {
+        free(t);
+        return;
+    }
+    t->live_next = l->free_tasks;
+    l->free_tasks = t;
+    l->free_task_count++;
+}
+
+void iou__task_pool_fini(iou_loop *l)
+{
+    while (l->free_tasks) {
+        iou_task *t = l->free_tasks;
+        l->free_tasks = t->live_next;
+        free(t);
+    }
+    l->free_task_count = 0;
+}
+
+static void live_link(iou_loop *l, iou_task *t)
+{
+    t->live_prev = NULL;
+    t->live_next = l->live;
+    if (l->live)
+        l->live->live_prev = t;
+    l->live = t;
+    l->tasks_alive++;
+}
+
+static void live_unlink(iou_loop *l, iou_task *t)
+{
+    if (t->live_prev)
+        t->live_prev->live_next = t->live_next;
+    else
+        l->live = t->live_next;
+    if (t->live_next)
+        t->live_next->live_prev = t->live_prev;
+    l->tasks_alive--;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+/* Runs on the loop's stack once the task has switched out for the last time:
+ * only now may its stack be reused. */
+static void retire(iou_loop *l, iou_task *t)
+{
+    iou__stack_release(&l->stacks, t->stack);
+    t->stack = NULL;
+#if defined(IOU_TSAN)
+    __tsan_destroy_fiber(t->tsan_fiber);
+#endif
+    if (t->detached)
+        record_free(l, t);
+}
+
+/* The ready-queue action of a task: switch into it until it switches out. */
+static void resume(iou__work *w)
+{
+    iou_task *t = iou__container_of(w, iou_task, work);
+    iou_loop *l = t->loop;
+    l->current = t;
+    t->state = IOU__TASK_RUNNING;
+    iou__fiber_switch(&l->sched_ctx, &l->sched_fake_stack,
+                      (iou__fiber_target){&t->ctx, t->stack->lo, t->stack->size, t->tsan_fiber});
+    l->current = NULL;
+    if (is_done(t))
+        retire(l, t);
+    else if (!iou__stack_canary_ok(t->stack))
+        iou__overflow_report(t);
+}
+
+static void finish(iou_task *t, int result)
+{
+    iou_loop *l = t->loop;
+    t->result = result;
+    t->state = IOU__TASK_DONE;
+    live_unlink(l, t);
+    if (t->joiner)
+        iou__wake(t->joiner);
+}
+
+/* First and last frame of every task's stack. */
+static void task_main(void *arg)
+{
+    iou_task *t = arg;
+    iou_loop *l = t->loop;
+    iou__fiber_started(&l->sched_stack_lo, &l->sched_stack_size);
+    finish(t, t->fn(t->arg));
+    /* NULL fake stack: this context never resumes, so ASan may free it. */
+    iou__fiber_switch(&t->ctx, NULL, loop_target(l));
+    abort(); /* unreachable: nothing switches into a finished task */
+}
+
+static void deadline_fired(iou__timer *timer);
+
+iou_task *iou__spawn(iou_loop *l, iou_fn fn, void *arg, const iou_spawn_opts *opts)
+{
+    size_t size = opts && opts->stack_size ? opts->stack_size : l->default_stack;
+    iou_task *t = record_alloc(l);
+    if (t == NULL)
+        return NULL;
+    memset(t, 0, sizeof(*t));
+    t->stack = iou__stack_acquire(&l->stacks, size);
+    if (t->stack == NULL) {
+        record_free(l, t);
+        return NULL;
+    }
+    t->loop = l;
+    t->fn = fn;
+    t->arg = arg;
+    t->name = opts && opts->name ? opts->name : "task";
+    t->deadline = IOU__NEVER;
+    t->deadline_timer.slot = IOU__TIMER_IDLE;
+    t->deadline_timer.fire = deadline_fired;
+    t->work.run = resume;
+    t->state = IOU__TASK_READY;
+#if defined(IOU_TSAN)
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    iou__ctx_make(&t->ctx, t->stack->lo, t->stack->size, task_main, t);
+    live_link(l, t);
+    iou__ready(l, &t->work);
+    return t;
+}
+
+iou_task *iou_spawn_ex(iou_fn fn, void *arg, const iou_spawn_opts *opts)
+{
+    iou_loop *l = iou__loop();
+    if (l == NULL || fn == NULL)
+        return NULL;
+    return iou__spawn(l, fn, arg, opts);
+}
+
+iou_task *iou_spawn(iou_fn fn, void *arg)
+{
+    return iou_spawn_ex(fn, arg, NULL);
+}
+
+iou_task *iou_loop_spawn(iou_loop *l, iou_fn fn, void *arg)
+{
+    if (l == NULL || fn == NULL)
+        return NULL;
+    return iou__spawn(l, fn, arg, NULL);
+}
+
+/* ---- parking -------------------------------------------------------------- */
+
+int iou__interrupted(iou_task *t)
+{
+    if (t->cancelled)
+        return -ECANCELED;
+    if (t->deadline != IOU__NEVER && iou__loop_now(t->loop) >= t->deadline)
+        return -ETIMEDOUT;
+    return 0;
+}
+
+/* Delivers an interruption to a parked task: its hook runs at most once per
+ * park. A later cancellation still upgrades the reason (cancel beats deadline). */
+static void interrupt(iou_task *t, int reason)
+{
+    if (t->interrupt) {
+        if (reason == -ECANCELED)
+            t->interrupt = reason;
+        return;
+    }
+    iou__interrupt_fn hook = t->on_interrupt;
+    if (hook == NULL)
+        return;
+    t->interrupt = reason;
+    t->on_interrupt = NULL;
+    iou__heap_remove(&t->loop->timers, &t->deadline_timer);
+    hook(t, t->interrupt_ctx);
+}
+
+static void deadline_fired(iou__timer *timer)
+{
+    iou_task *t = iou__container_of(timer, iou_task, deadline_timer);
+    interrupt(t, t->cancelled ? -ECANCELED : -ETIMEDOUT);
+}
+
+int iou__park(iou_task *t, iou__interrupt_fn hook, void *ctx)
+{
+    t->state = IOU__TASK_PARKED;
+    t->on_interrupt = hook;
+    t->interrupt_ctx = ctx;
+    t->interrupt = 0;
+    if (hook && t->deadline != IOU__NEVER)
+        iou__timer_arm(t->loop, &t->deadline_timer, t->deadline);
+    switch_to_loop(t);
+    return t->interrupt;
+}
+
+void iou__wake(iou_task *t)
+{
+    t->state = IOU__TASK_READY;
+    t->on_interrupt = NULL;
+    if (iou__timer_armed(&t->deadline_timer))
+        iou__heap_remove(&t->loop->timers, &t->deadline_timer);
+    iou__ready(t->loop, &t->work);
+}
+
+/* ---- public operations on tasks ------------------------------------------ */
+
+int iou_cancel(iou_task *t)
+{
+    if (t == NULL)
+        return -EINVAL;
+    if (is_done(t))
+        return -ESRCH;
+    t->cancelled = true;
+    if (t->state == IOU__TASK_PARKED)
+        interrupt(t, -ECANCELED);
+    return 0;
+}
+
+bool iou_cancelled(void)
+{
+    iou_task *t = iou__current();
+    return t && t->cancelled;
+}
+
+void iou__cancel_all(iou_loop *l)
+{
+    for (iou_task *t = l->live; t; t = t->live_next)
+        iou_cancel(t);
+}
+
+/* A joiner that is interrupted takes its target down with it, then keeps
+ * waiting: a joined task is never left running unowned. */
+static void join_interrupted(iou_task *joiner, void *target)
+{
+    (void)joiner;
+    iou_cancel(target);
+}
+
+int iou_join(iou_task *target)
+{
+    iou_task *t = iou__current();
+    if (t == NULL)
+        return -EPERM;
+    if (target == NULL || target == t || target->detached || target->joiner ||
+        target->loop != t->loop)
+        return -EINVAL;
+    if (!is_done(target)) {
+        target->joiner = t;
+        if (iou__interrupted(t)) {
+            iou_cancel(target);
+            iou__park(t, NULL, NULL);
+        } else {
+            iou__park(t, join_interrupted, target);
+        }
+    }
+    int result = target->result;
+    record_free(t->loop, target);
+    return result;
+}
+
+void iou_detach(iou_task *t)
+{
+    if (t == NULL || t->detached || t->joiner)
+        return;
+    if (is_done(t)) {
+        record_free(t->loop, t);
+        return;
+    }
+    t->detached = true;
+}
+
+int iou_yield(void)
+{
+    iou_task *t = iou__current();
+    if (t == NULL) {
+        sched_yield();
+        return 0;
+    }
+    t->state = IOU__TASK_READY;
+    iou__ready(t->loop, &t->work);
+    switch_to_loop(t);
+    return iou__interrupted(t);
+}

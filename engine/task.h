@@ -1,0 +1,76 @@
+/*
+ * Tasks: stackful coroutines scheduled by the loop, and the park/wake pair
+ * every blocking primitive is built from.
+ */
+#ifndef IOU_TASK_H
+#define IOU_TASK_H
+
+#include "ctx.h"
+#include "queue.h"
+#include "stack.h"
+#include "timer_heap.h"
+
+#include <iou.h>
+
+enum iou__task_state {
+    IOU__TASK_READY,   /* in the ready queue */
+    IOU__TASK_RUNNING,
+    IOU__TASK_PARKED,  /* suspended until iou__wake() */
+    IOU__TASK_DONE,    /* fn returned; waiting to be joined (or freed if detached) */
+};
+
+/*
+ * Called at most once per park when the parked task is cancelled or its
+ * deadline passes (t->interrupt says which). It must lead to iou__wake(t),
+ * immediately or later (e.g. when the kernel returns a cancelled operation).
+ */
+typedef void (*iou__interrupt_fn)(iou_task *t, void *ctx);
+
+struct iou_task {
+    iou__ctx ctx;
+    iou__work work; /* ready-queue node: running it resumes the task */
+    iou_loop *loop;
+    iou__stack *stack;
+    iou_fn fn;
+    void *arg;
+    const char *name;
+    int result;
+    uint8_t state;
+    bool cancelled;
+    bool detached;
+    int interrupt; /* 0, -ECANCELED or -ETIMEDOUT: why this park was interrupted */
+    iou__interrupt_fn on_interrupt;
+    void *interrupt_ctx;
+    iou_task *joiner;
+    uint64_t deadline;           /* absolute, IOU__NEVER when unbounded */
+    iou__timer deadline_timer;   /* armed only while parked under a deadline */
+    iou_task *live_prev, *live_next; /* the loop's list of tasks not yet done */
+    void *asan_fake_stack;
+    void *tsan_fiber;
+};
+
+/* The running task on this thread, or NULL. */
+iou_task *iou__current(void);
+
+/* 0 if t may block now, else -ECANCELED or -ETIMEDOUT. */
+int iou__interrupted(iou_task *t);
+
+/*
+ * Suspends the running task t until iou__wake(t). hook (may be NULL: then
+ * nothing interrupts this park) is called if t is cancelled or its deadline
+ * passes meanwhile. Returns t->interrupt: 0 if no interruption happened.
+ */
+int iou__park(iou_task *t, iou__interrupt_fn hook, void *ctx);
+
+/* Makes a parked task ready again (FIFO). Must be called exactly once per park. */
+void iou__wake(iou_task *t);
+
+iou_task *iou__spawn(iou_loop *l, iou_fn fn, void *arg, const iou_spawn_opts *opts);
+
+/* Cancels every live task of l (loop shutdown). */
+void iou__cancel_all(iou_loop *l);
+
+/* Frees the pooled task records of l. */
+void iou__task_pool_fini(iou_loop *l);
+
+#endif
