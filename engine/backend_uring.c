@@ -200,6 +200,9 @@ static void prep(struct io_uring_sqe *sqe, iou__op *op)
     case IOU__OP_SEND:
         io_uring_prep_send(sqe, op->fd, op->buf, io_len(op->len), (int)op->flags);
         break;
+    case IOU__OP_RAW:
+        ((iou_prep_fn)op->aux)(sqe, op->buf);
+        break;
     default:
         fatal("unknown operation kind", -EINVAL);
     }

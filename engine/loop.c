@@ -189,10 +189,13 @@ void iou_loop_stop(iou_loop *l)
 /* Cancels every task and runs until they have ended and the kernel has
  * returned every operation. A task that ignores cancellation and parks
  * forever on nothing is abandoned only once no kernel operation is left. */
+void iou__raw_cancel_all(iou_loop *l);
+
 void iou__loop_drain(iou_loop *l)
 {
     while (l->tasks_alive || l->ops_inflight || !iou__queue_empty(&l->ready)) {
         iou__cancel_all(l);
+        iou__raw_cancel_all(l);
         size_t before = l->tasks_alive;
         if (iou__loop_run_until(l, NULL) < 0 && l->ops_inflight)
             continue;

@@ -49,6 +49,7 @@ struct iou_loop {
     bool virtual_clock;
     uint64_t virtual_now;
     void *altstack; /* this thread's signal stack, if the loop installed it */
+    void *raw_ops;  /* callback-owned raw SQE requests in flight (raw.c) */
 };
 
 /* The loop of the calling thread, or NULL. */

@@ -27,6 +27,7 @@ enum iou__op_kind {
     IOU__OP_CONNECT, /* fd, buf = addr, len = addrlen */
     IOU__OP_RECV,    /* fd, buf, len, flags */
     IOU__OP_SEND,    /* fd, buf, len, flags */
+    IOU__OP_RAW,     /* aux = iou_prep_fn, buf = its argument (io_uring only) */
     IOU__OP_KINDS
 };
 

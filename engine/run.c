@@ -9,12 +9,17 @@ void iou__loop_drain(iou_loop *l);
 
 int iou_run(iou_fn main, void *arg)
 {
+    return iou_run_ex(main, arg, NULL);
+}
+
+int iou_run_ex(iou_fn main, void *arg, const iou_loop_opts *opts)
+{
     if (main == NULL)
         return -EINVAL;
     if (iou__loop())
         return -EBUSY;
     int err;
-    iou_loop *l = iou_loop_new_ex(NULL, &err);
+    iou_loop *l = iou_loop_new_ex(opts, &err);
     if (l == NULL)
         return err;
     iou_task *first = iou__spawn(l, main, arg, NULL);

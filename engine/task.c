@@ -132,12 +132,47 @@ static void resume(iou__work *w)
         iou__overflow_report(t);
 }
 
+void iou__watch_add(iou_task *t, iou__watch *w)
+{
+    w->prev = NULL;
+    w->next = t->watchers;
+    if (t->watchers)
+        t->watchers->prev = w;
+    t->watchers = w;
+}
+
+void iou__watch_remove(iou_task *t, iou__watch *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (t->watchers == w)
+        t->watchers = w->next;
+    else
+        return; /* not watching t (already notified) */
+    if (w->next)
+        w->next->prev = w->prev;
+    w->next = w->prev = NULL;
+}
+
+static void notify_watchers(iou_task *t)
+{
+    while (t->watchers) {
+        iou__watch *w = t->watchers;
+        t->watchers = w->next;
+        if (t->watchers)
+            t->watchers->prev = NULL;
+        w->next = w->prev = NULL;
+        w->fn(w, t);
+    }
+}
+
 static void finish(iou_task *t, int result)
 {
     iou_loop *l = t->loop;
     t->result = result;
     t->state = IOU__TASK_DONE;
     live_unlink(l, t);
+    notify_watchers(t);
     if (t->joiner)
         iou__wake(t->joiner);
 }

@@ -26,6 +26,15 @@ enum iou__task_state {
  */
 typedef void (*iou__interrupt_fn)(iou_task *t, void *ctx);
 
+/* A watcher is told when a task finishes (groups, wait_any, as_completed).
+ * Its record belongs to the watcher; fn runs on the loop right after the
+ * task's function returned (the task is DONE but not yet joined). */
+typedef struct iou__watch iou__watch;
+struct iou__watch {
+    iou__watch *next, *prev;
+    void (*fn)(iou__watch *w, iou_task *done);
+};
+
 struct iou_task {
     iou__ctx ctx;
     iou__work work; /* ready-queue node: running it resumes the task */
@@ -42,6 +51,7 @@ struct iou_task {
     iou__interrupt_fn on_interrupt;
     void *interrupt_ctx;
     iou_task *joiner;
+    iou__watch *watchers;
     uint64_t deadline;           /* absolute, IOU__NEVER when unbounded */
     iou__timer deadline_timer;   /* armed only while parked under a deadline */
     iou_task *live_prev, *live_next; /* the loop's list of tasks not yet done */
@@ -64,6 +74,15 @@ int iou__park(iou_task *t, iou__interrupt_fn hook, void *ctx);
 
 /* Makes a parked task ready again (FIFO). Must be called exactly once per park. */
 void iou__wake(iou_task *t);
+
+/* Adds / removes a watcher of a task that has not finished. */
+void iou__watch_add(iou_task *t, iou__watch *w);
+void iou__watch_remove(iou_task *t, iou__watch *w);
+
+static inline bool iou__task_done(const iou_task *t)
+{
+    return t->state == IOU__TASK_DONE;
+}
 
 iou_task *iou__spawn(iou_loop *l, iou_fn fn, void *arg, const iou_spawn_opts *opts);
 

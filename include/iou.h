@@ -235,6 +235,276 @@ IOU_API iou_timer *iou_call_at(iou_loop *l, uint64_t abs_ns, void (*cb)(void *),
  * -EALREADY when called from that timer's own callback (it is freed after). */
 IOU_API int iou_timer_cancel(iou_timer *t);
 
+/* Runs main like iou_run(), on a loop created with opts (NULL: defaults).
+ * With opts->virtual_clock, time jumps to the next timer whenever every task
+ * waits on time alone: a test of a 2-second sleep runs in microseconds and
+ * still sees 2 s pass on iou_now(). */
+IOU_API int iou_run_ex(iou_fn main, void *arg, const iou_loop_opts *opts);
+
+/* ------------------------------------------------------------------------ */
+/* Deadlines: bound any blocking call without a second variant of it        */
+/* ------------------------------------------------------------------------ */
+
+#define IOU_NEVER UINT64_MAX /* "no deadline" */
+
+/*
+ * Narrows the running task's deadline to min(current, abs_ns) (absolute, on
+ * iou_now()'s clock) and returns the previous deadline for iou_deadline_pop().
+ * Past the effective deadline every blocking call returns -ETIMEDOUT; an
+ * operation in flight is cancelled in the kernel and its completion awaited.
+ * Scopes nest: an inner scope can only tighten. Does not suspend. Outside a
+ * task it does nothing and returns IOU_NEVER.
+ */
+IOU_API uint64_t iou_deadline_push(uint64_t abs_ns);
+
+/* Restores the deadline iou_deadline_push() returned. */
+IOU_API void iou_deadline_pop(uint64_t previous);
+
+/* The running task's effective deadline, or IOU_NEVER. */
+IOU_API uint64_t iou_deadline(void);
+
+/* Runs fn(arg) in the calling task under a deadline of now + ns (asyncio's
+ * wait_for / timeout()). Returns fn's value; -ETIMEDOUT comes from whatever
+ * blocking call inside fn hit the deadline. -EPERM outside a task. */
+IOU_API int iou_timeout(uint64_t ns, iou_fn fn, void *arg);
+
+/* ------------------------------------------------------------------------ */
+/* Task groups (asyncio.TaskGroup, trio nurseries)                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct iou_group iou_group;
+
+/* A new empty group owned by the calling task. NULL when out of memory or
+ * outside a loop. */
+IOU_API iou_group *iou_group_new(void);
+
+/* Spawns fn(arg) as a child of g (on g's loop). The child belongs to the
+ * group: do not join or detach it. NULL when out of memory. */
+IOU_API iou_task *iou_group_spawn(iou_group *g, iou_fn fn, void *arg);
+
+/*
+ * Suspends until every child has ended. The first child that returns nonzero
+ * cancels the others; the group returns that value (0 if all returned 0).
+ * Cancelling the waiting task cancels every child (the wait still lasts until
+ * they have ended). Frees g. -EPERM outside a task.
+ */
+IOU_API int iou_group_wait(iou_group *g);
+
+/* Cancels every child of g that is still running. Does not suspend. */
+IOU_API void iou_group_cancel(iou_group *g);
+
+/* ------------------------------------------------------------------------ */
+/* Combinators: gather, wait-any, completion order                          */
+/* ------------------------------------------------------------------------ */
+
+/* Joins all n tasks (each is freed) and stores their values in results[i]
+ * (results may be NULL). Returns 0, or -ECANCELED if the caller was cancelled
+ * meanwhile (the tasks are then cancelled and still joined). Suspends. */
+IOU_API int iou_gather(iou_task **t, size_t n, int *results);
+
+/* Suspends until at least one of the n tasks has ended and returns the index
+ * of one that has (the lowest such index), without joining it. Returns
+ * -ECANCELED / -ETIMEDOUT if interrupted first, -EINVAL if n == 0. */
+IOU_API int iou_wait_any(iou_task **t, size_t n);
+
+typedef struct iou_as_completed iou_as_completed;
+
+/* Takes ownership of n tasks to hand them back in the order they finish
+ * (asyncio.as_completed). NULL when out of memory. */
+IOU_API iou_as_completed *iou_as_completed_new(iou_task **t, size_t n);
+
+/* Suspends until the next task ends, joins it, stores its value in *result
+ * and returns its index in the array given to iou_as_completed_new().
+ * Returns -ENOENT once every task has been returned, -ECANCELED / -ETIMEDOUT
+ * if interrupted (the tasks keep running; call again or free). */
+IOU_API int iou_as_completed_next(iou_as_completed *c, int *result);
+
+/* Cancels and joins the tasks not yet returned, then frees c. Suspends if
+ * any task is still running. */
+IOU_API void iou_as_completed_free(iou_as_completed *c);
+
+/* ------------------------------------------------------------------------ */
+/* Synchronisation for tasks: caller storage, no allocation, FIFO fairness   */
+/* Waits return 0, or -ECANCELED / -ETIMEDOUT (deadlines apply).             */
+/* Use them only among tasks of one loop.                                    */
+/* ------------------------------------------------------------------------ */
+
+/* The queue of tasks waiting on a primitive. Internal: do not touch. */
+typedef struct iou_waitlist {
+    void *head, *tail;
+} iou_waitlist;
+
+typedef struct iou_mutex {
+    iou_task *owner;
+    iou_waitlist waiters;
+} iou_mutex;
+#define IOU_MUTEX_INIT {0}
+
+IOU_API void iou_mutex_init(iou_mutex *m);
+/* Suspends until the caller owns m. Ownership passes directly to the longest
+ * waiter on unlock (no barging). -EDEADLK if the caller already owns it. */
+IOU_API int iou_mutex_lock(iou_mutex *m);
+/* 0 if acquired, -EBUSY if owned. Does not suspend. */
+IOU_API int iou_mutex_trylock(iou_mutex *m);
+/* 0, or -EPERM if the caller does not own m. Does not suspend. */
+IOU_API int iou_mutex_unlock(iou_mutex *m);
+
+typedef struct iou_sem {
+    size_t count;
+    iou_waitlist waiters;
+} iou_sem;
+
+IOU_API void iou_sem_init(iou_sem *s, size_t count);
+/* Suspends until a unit is available and takes it. */
+IOU_API int iou_sem_acquire(iou_sem *s);
+/* 0 if a unit was taken, -EAGAIN if none. Does not suspend. */
+IOU_API int iou_sem_tryacquire(iou_sem *s);
+/* Returns a unit: to the longest waiter if any. Does not suspend. */
+IOU_API void iou_sem_release(iou_sem *s);
+
+typedef struct iou_event {
+    bool set;
+    iou_waitlist waiters;
+} iou_event;
+
+IOU_API void iou_event_init(iou_event *e);
+/* Suspends until e is set (returns at once if it is). */
+IOU_API int iou_event_wait(iou_event *e);
+/* Sets e and wakes every waiter. Does not suspend. */
+IOU_API void iou_event_set(iou_event *e);
+IOU_API void iou_event_clear(iou_event *e);
+IOU_API bool iou_event_is_set(const iou_event *e);
+
+typedef struct iou_cond {
+    iou_waitlist waiters;
+} iou_cond;
+
+IOU_API void iou_cond_init(iou_cond *c);
+/* Releases m (which the caller must own: else -EPERM), suspends until
+ * signalled, and re-acquires m before returning, also when it returns
+ * -ECANCELED or -ETIMEDOUT. */
+IOU_API int iou_cond_wait(iou_cond *c, iou_mutex *m);
+IOU_API void iou_cond_signal(iou_cond *c);
+IOU_API void iou_cond_broadcast(iou_cond *c);
+
+/* ------------------------------------------------------------------------ */
+/* Channels (Go channels, asyncio.Queue)                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct iou_chan iou_chan;
+
+/* A channel of elements of elem_size bytes buffering up to capacity of them
+ * (0: rendezvous, a send waits for a receiver). NULL when out of memory or
+ * elem_size is 0. Usable from tasks of the loop it is used on. */
+IOU_API iou_chan *iou_chan_new(size_t elem_size, size_t capacity);
+
+/* Copies *elem into the channel, suspending while it is full. Returns 0,
+ * -EPIPE if the channel is (or becomes, while waiting) closed, -ECANCELED,
+ * -ETIMEDOUT. */
+IOU_API int iou_chan_send(iou_chan *c, const void *elem);
+
+/* Copies the oldest element into *elem, suspending while empty. Returns 0,
+ * -EPIPE once the channel is closed and drained, -ECANCELED, -ETIMEDOUT. */
+IOU_API int iou_chan_recv(iou_chan *c, void *elem);
+
+/* Non-blocking variants: 0, -EAGAIN (would block) or -EPIPE. */
+IOU_API int iou_chan_try_send(iou_chan *c, const void *elem);
+IOU_API int iou_chan_try_recv(iou_chan *c, void *elem);
+
+/* Closes c: blocked senders get -EPIPE; receivers drain what is buffered,
+ * then get -EPIPE. Idempotent. Does not suspend. */
+IOU_API void iou_chan_close(iou_chan *c);
+
+/* Frees c. No task may be blocked on it. */
+IOU_API void iou_chan_free(iou_chan *c);
+
+/* Elements buffered now. */
+IOU_API size_t iou_chan_len(const iou_chan *c);
+
+enum { IOU_SELECT_SEND = 1, IOU_SELECT_RECV = 2 };
+
+typedef struct iou_select_case {
+    iou_chan *chan;
+    int op;      /* IOU_SELECT_SEND or IOU_SELECT_RECV */
+    void *elem;  /* the element to send, or where to receive */
+    int result;  /* out: 0, or -EPIPE if the channel was closed */
+} iou_select_case;
+
+/* Waits until one of the n cases can proceed, performs exactly that one and
+ * returns its index (its result field says 0 or -EPIPE). When several are
+ * ready, the lowest index wins. Returns -ECANCELED / -ETIMEDOUT if
+ * interrupted first (then no case was performed), -EINVAL for bad cases. */
+IOU_API int iou_select(iou_select_case *cases, size_t n);
+
+/* As iou_select() but never suspends: -EAGAIN if no case is ready. */
+IOU_API int iou_try_select(iou_select_case *cases, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Futures: a result set by callbacks or tasks, awaited by tasks             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct iou_future iou_future;
+
+/* A pending future on loop l. NULL when out of memory. */
+IOU_API iou_future *iou_future_new(iou_loop *l);
+
+/* Completes f with a value / an error (negative errno). Done callbacks are
+ * scheduled with iou_call_soon and waiters woken. Returns 0, or -EALREADY if
+ * f is already done. Does not suspend; callable from callbacks. */
+IOU_API int iou_future_set_result(iou_future *f, intptr_t value);
+IOU_API int iou_future_set_error(iou_future *f, int err);
+
+/* Completes f with -ECANCELED (if not done yet). Returns 0 or -EALREADY. */
+IOU_API int iou_future_cancel(iou_future *f);
+
+IOU_API bool iou_future_done(const iou_future *f);
+
+/* Suspends until f is done. Returns f's error, or 0 and stores the value in
+ * *value (may be NULL). Also -ECANCELED / -ETIMEDOUT if the waiting task is
+ * interrupted (f is left as it is). */
+IOU_API int iou_future_wait(iou_future *f, intptr_t *value);
+
+/* Calls cb(f, arg) once f is done (via iou_call_soon; at once-scheduled if
+ * already done). Returns 0 or -ENOMEM. */
+IOU_API int iou_future_on_done(iou_future *f, void (*cb)(iou_future *f, void *arg), void *arg);
+
+/* Frees f. Its done callbacks that have not run yet are dropped; no task may
+ * be waiting on it. */
+IOU_API void iou_future_free(iou_future *f);
+
+/* ------------------------------------------------------------------------ */
+/* Raw io_uring: any opcode, from a task or with a completion callback       */
+/* ------------------------------------------------------------------------ */
+
+struct io_uring_sqe;
+
+/* Fills in an SQE (liburing's io_uring_prep_* helpers). Must not set
+ * user_data: iou owns it. */
+typedef void (*iou_prep_fn)(struct io_uring_sqe *sqe, void *arg);
+
+/*
+ * Prepares one SQE with prep(sqe, arg), submits it and suspends until its
+ * completion; returns the CQE's res. Cancellation and deadlines cancel it in
+ * the kernel and still await the completion. -ENOTSUP on a backend without
+ * io_uring.
+ */
+IOU_API int iou_submit_sqe(iou_prep_fn prep, void *arg);
+
+/* A completion callback: res and flags of the CQE. For a multishot request it
+ * is called once per CQE; the last one lacks IORING_CQE_F_MORE in flags. */
+typedef void (*iou_cqe_fn)(void *arg, int res, uint32_t flags);
+
+/*
+ * The callback flavour: prepares and queues an SQE on l and calls
+ * done(done_arg, res, flags) from the loop for each of its completions.
+ * Whatever the SQE points to must stay valid until the final completion.
+ * Returns 0, -ENOMEM, or -ENOTSUP on a backend without io_uring.
+ * iou_loop_free() cancels such requests still in flight and waits for their
+ * final completions (each done callback still runs).
+ */
+IOU_API int iou_loop_submit_sqe(iou_loop *l, iou_prep_fn prep, void *prep_arg, iou_cqe_fn done,
+                                void *done_arg);
+
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */

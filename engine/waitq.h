@@ -1,0 +1,54 @@
+/*
+ * Wait queues: the FIFO of tasks blocked on a synchronisation primitive
+ * (mutex, semaphore, event, condition, channel, future). Waiter records live
+ * on the waiting task's stack. A waiter leaves the queue exactly once: either
+ * a waker pops it (and hands it a result), or an interruption (cancel,
+ * deadline) removes it. Never both.
+ */
+#ifndef IOU_WAITQ_H
+#define IOU_WAITQ_H
+
+#include <iou.h>
+
+typedef struct iou__waiter iou__waiter;
+struct iou__waiter {
+    iou__waiter *next, *prev;
+    iou_task *task;
+    int result;  /* what the waker handed over (0 by default) */
+    void *data;  /* primitive-specific: e.g. the element a channel waiter sends or receives into */
+    void *owner; /* the queue this waiter is in, NULL once it left */
+};
+
+/* Same layout as the public iou_waitlist. */
+typedef struct iou__waitq {
+    iou__waiter *head, *tail;
+} iou__waitq;
+
+static inline iou__waitq *iou__waitq_of(iou_waitlist *l)
+{
+    return (iou__waitq *)(void *)l;
+}
+
+static inline bool iou__waitq_empty(const iou__waitq *q)
+{
+    return q->head == NULL;
+}
+
+/* Appends w (for the running task) to q and parks. Returns w->result as set
+ * by the waker, or -ECANCELED / -ETIMEDOUT if interrupted (w was removed). */
+int iou__waitq_wait(iou__waitq *q, iou__waiter *w);
+
+/* Removes the longest waiter, stores result in it and makes its task ready.
+ * Returns that waiter (still readable until its task runs) or NULL. */
+iou__waiter *iou__waitq_wake_one(iou__waitq *q, int result);
+
+/* Wakes every waiter with result. */
+void iou__waitq_wake_all(iou__waitq *q, int result);
+
+/* Unlinks w if it is still queued (no wake). */
+void iou__waitq_remove(iou__waitq *q, iou__waiter *w);
+
+/* Appends w without parking (for waits on several queues, e.g. select). */
+void iou__waitq_push(iou__waitq *q, iou__waiter *w);
+
+#endif
