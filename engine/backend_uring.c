@@ -20,7 +20,6 @@
 _Static_assert(IOU__CQE_MORE == IORING_CQE_F_MORE, "CQE flags pass through unchanged");
 
 enum {
-    REAP_BATCH = 64,
     MAX_IO = 0x7ffff000, /* the kernel's largest single read/write */
 };
 
@@ -98,32 +97,27 @@ static bool kernel_has_events(uring *u)
 }
 
 /*
- * Completes every CQE in the ring. CQEs are copied out and the ring advanced
- * before any completion runs, so a completion that submits (and so may flush
- * and reap again) never sees a CQE twice.
+ * Completes every CQE in the ring. The CQ head moves past each CQE before its
+ * completion runs, so a completion that submits (and so may flush and reap
+ * again) never sees a CQE twice.
  */
 static void reap(iou_loop *l, uring *u)
 {
+    struct io_uring_cq *cq = &u->ring.cq;
     for (;;) {
-        struct { iou__op *op; int res; uint32_t flags; } batch[REAP_BATCH];
-        unsigned head, n = 0, seen = 0;
-        struct io_uring_cqe *cqe;
-        io_uring_for_each_cqe(&u->ring, head, cqe) {
-            if (seen == REAP_BATCH)
-                break;
-            seen++;
-            if (cqe->user_data == 0 || cqe->user_data == LIBURING_UDATA_TIMEOUT)
-                continue; /* a cancel request's own result, or liburing's wait timeout */
-            batch[n].op = (iou__op *)(uintptr_t)cqe->user_data;
-            batch[n].res = cqe->res;
-            batch[n].flags = cqe->flags;
-            n++;
+        unsigned head = *cq->khead;
+        unsigned tail = io_uring_smp_load_acquire(cq->ktail);
+        while (head != tail) {
+            struct io_uring_cqe *cqe = &cq->cqes[head & *cq->kring_mask];
+            uint64_t data = cqe->user_data;
+            int res = cqe->res;
+            uint32_t flags = cqe->flags;
+            io_uring_smp_store_release(cq->khead, ++head);
+            /* 0: a cancel request's own result; TIMEOUT: liburing's wait timeout */
+            if (data != 0 && data != LIBURING_UDATA_TIMEOUT)
+                iou__op_complete(l, (iou__op *)(uintptr_t)data, res, flags);
+            head = *cq->khead; /* a nested reap may have moved it */
         }
-        io_uring_cq_advance(&u->ring, seen);
-        for (unsigned i = 0; i < n; i++)
-            iou__op_complete(l, batch[i].op, batch[i].res, batch[i].flags);
-        if (seen == REAP_BATCH)
-            continue;
         if (!(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
             return;
         io_uring_get_events(&u->ring); /* moves the overflow list into the CQ */
@@ -151,10 +145,20 @@ static void flush(iou_loop *l, uring *u)
     fatal("io_uring submit failed", ret);
 }
 
-static struct io_uring_sqe *next_sqe(iou_loop *l, uring *u)
+/* io_uring_get_sqe without the library call (liburing 2.3 does not inline it).
+ * Without SQPOLL only our own enter moves the kernel's head. */
+static inline struct io_uring_sqe *try_sqe(struct io_uring_sq *sq)
+{
+    unsigned head = IO_URING_READ_ONCE(*sq->khead);
+    if (sq->sqe_tail - head >= *sq->kring_entries)
+        return NULL;
+    return &sq->sqes[sq->sqe_tail++ & *sq->kring_mask];
+}
+
+static inline struct io_uring_sqe *next_sqe(iou_loop *l, uring *u)
 {
     struct io_uring_sqe *sqe;
-    while ((sqe = io_uring_get_sqe(&u->ring)) == NULL)
+    while ((sqe = try_sqe(&u->ring.sq)) == NULL)
         flush(l, u);
     return sqe;
 }

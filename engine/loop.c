@@ -21,17 +21,11 @@ enum {
     DEFAULT_STACK = 64 * 1024,
 };
 
-/* initial-exec: a plain %fs-relative load, and safe in the fault handler. */
-static __thread iou_loop *this_thread_loop __attribute__((tls_model("initial-exec")));
-
-iou_loop *iou__loop(void)
-{
-    return this_thread_loop;
-}
+__thread iou_loop *iou__this_thread_loop;
 
 iou_loop *iou_loop_current(void)
 {
-    return this_thread_loop;
+    return iou__this_thread_loop;
 }
 
 uint64_t iou__clock(void)
@@ -58,7 +52,7 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
 {
     int dummy;
     err = err ? err : &dummy;
-    if (this_thread_loop) {
+    if (iou__this_thread_loop) {
         *err = -EBUSY;
         return NULL;
     }
@@ -83,7 +77,7 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
     l->virtual_now = iou__clock();
     l->owner = pthread_self();
     iou__overflow_thread_init(l);
-    this_thread_loop = l;
+    iou__this_thread_loop = l;
     *err = 0;
     return l;
 }
@@ -224,6 +218,6 @@ void iou_loop_free(iou_loop *l)
     iou__task_pool_fini(l);
     iou__stack_pool_fini(&l->stacks);
     iou__overflow_thread_fini(l);
-    this_thread_loop = NULL;
+    iou__this_thread_loop = NULL;
     free(l);
 }

@@ -52,8 +52,21 @@ struct iou_loop {
     void *raw_ops;  /* callback-owned raw SQE requests in flight (raw.c) */
 };
 
-/* The loop of the calling thread, or NULL. */
-iou_loop *iou__loop(void);
+/* The loop of the calling thread, or NULL. initial-exec TLS: a plain
+ * %fs-relative load, inlinable and safe to read in the fault handler. */
+extern __thread iou_loop *iou__this_thread_loop __attribute__((tls_model("initial-exec")));
+
+static inline iou_loop *iou__loop(void)
+{
+    return iou__this_thread_loop;
+}
+
+/* The running task on this thread, or NULL (outside tasks and in callbacks). */
+static inline iou_task *iou__current(void)
+{
+    iou_loop *l = iou__loop();
+    return l ? l->current : NULL;
+}
 
 /* Queues a runnable node on l. */
 static inline void iou__ready(iou_loop *l, iou__work *w)

@@ -1,6 +1,7 @@
 /* File operations. Inside a task each is one SQE awaited by the task; outside
  * any task each is the ordinary blocking system call. */
 #include "op.h"
+#include "loop.h"
 #include "task.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 /* Socket operations: one SQE each inside a task, the plain system call outside. */
 #include "op.h"
+#include "loop.h"
 #include "task.h"
 
 #include <errno.h>

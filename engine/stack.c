@@ -183,7 +183,7 @@ bool iou__stack_guard_hit(const iou__stack *s, const void *addr, size_t page)
     return s->guard != IOU__GUARD_CANARY && a >= s->lo - page && a < s->lo;
 }
 
-bool iou__stack_canary_ok(const iou__stack *s)
+bool iou__stack_canary_intact(const iou__stack *s)
 {
-    return s->guard != IOU__GUARD_CANARY || memcmp(s->lo, &CANARY, sizeof(CANARY)) == 0;
+    return memcmp(s->lo, &CANARY, sizeof(CANARY)) == 0;
 }

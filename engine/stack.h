@@ -58,7 +58,12 @@ void iou__stack_release(iou__stack_pool *p, iou__stack *s);
 /* Whether addr falls in s's guard page. */
 bool iou__stack_guard_hit(const iou__stack *s, const void *addr, size_t page);
 
+bool iou__stack_canary_intact(const iou__stack *s);
+
 /* False if an unguarded stack's canary was overwritten. */
-bool iou__stack_canary_ok(const iou__stack *s);
+static inline bool iou__stack_canary_ok(const iou__stack *s)
+{
+    return s->guard != IOU__GUARD_CANARY || iou__stack_canary_intact(s);
+}
 
 #endif

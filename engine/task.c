@@ -16,12 +16,6 @@
 
 enum { TASK_POOL_MAX = 1024 }; /* finished task records kept for reuse */
 
-iou_task *iou__current(void)
-{
-    iou_loop *l = iou__loop();
-    return l ? l->current : NULL;
-}
-
 iou_task *iou_self(void)
 {
     return iou__current();
@@ -243,7 +237,7 @@ iou_task *iou_loop_spawn(iou_loop *l, iou_fn fn, void *arg)
 
 /* ---- parking -------------------------------------------------------------- */
 
-int iou__interrupted(iou_task *t)
+int iou__interrupted_slow(iou_task *t)
 {
     if (t->cancelled)
         return -ECANCELED;

@@ -12,6 +12,8 @@
 
 #include <iou.h>
 
+typedef struct iou_loop iou_loop;
+
 enum iou__task_state {
     IOU__TASK_READY,   /* in the ready queue */
     IOU__TASK_RUNNING,
@@ -59,11 +61,15 @@ struct iou_task {
     void *tsan_fiber;
 };
 
-/* The running task on this thread, or NULL. */
-iou_task *iou__current(void);
+int iou__interrupted_slow(iou_task *t);
 
 /* 0 if t may block now, else -ECANCELED or -ETIMEDOUT. */
-int iou__interrupted(iou_task *t);
+static inline int iou__interrupted(iou_task *t)
+{
+    if (!t->cancelled && t->deadline == IOU__NEVER)
+        return 0;
+    return iou__interrupted_slow(t);
+}
 
 /*
  * Suspends the running task t until iou__wake(t). hook (may be NULL: then

@@ -1,4 +1,5 @@
 #include "waitq.h"
+#include "loop.h"
 #include "task.h"
 
 void iou__waitq_push(iou__waitq *q, iou__waiter *w)
