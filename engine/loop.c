@@ -107,7 +107,7 @@ static void fire_due_timers(iou_loop *l)
 }
 
 /* Nothing queued, in flight or timed: no event can ever arrive. */
-static bool idle(const iou_loop *l)
+bool iou__loop_idle(const iou_loop *l)
 {
     return iou__queue_empty(&l->ready) && l->ops_inflight == 0 &&
            iou__heap_next(&l->timers) == IOU__NEVER;
@@ -158,7 +158,7 @@ int iou__loop_run_until(iou_loop *l, iou_task *until)
             break;
         if (!iou__queue_empty(&l->ready))
             err = l->backend->poll(l, 0);
-        else if (idle(l))
+        else if (iou__loop_idle(l))
             break;
         else
             err = wait_for_events(l);
@@ -212,6 +212,11 @@ void iou_loop_free(iou_loop *l)
     if (l->tasks_alive)
         fprintf(stderr, "iou: %zu task(s) ignored cancellation and were abandoned\n",
                 l->tasks_alive);
+    while (l->live) { /* parked on nothing the kernel owns: safe to drop */
+        iou_task *t = l->live;
+        l->live = t->live_next;
+        free(t);
+    }
     iou__callbacks_fini(l);
     iou__heap_fini(&l->timers);
     l->backend->fini(l);

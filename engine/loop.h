@@ -81,6 +81,16 @@ uint64_t iou__loop_now(const iou_loop *l);
  * blocking calls that have no error path for it). */
 void iou__timer_arm(iou_loop *l, iou__timer *t, uint64_t when);
 
+/* Nothing is ready, in flight or timed: no event can ever arrive. */
+bool iou__loop_idle(const iou_loop *l);
+
+/* Runs until stopped, idle, or (if until is given) until that task is done. */
+int iou__loop_run_until(iou_loop *l, iou_task *until);
+
+/* Cancels every task and runs until they ended and the kernel returned every
+ * operation (loop shutdown). */
+void iou__loop_drain(iou_loop *l);
+
 /* Monotonic clock, nanoseconds. */
 uint64_t iou__clock(void);
 

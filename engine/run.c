@@ -4,9 +4,6 @@
 
 #include <errno.h>
 
-int iou__loop_run_until(iou_loop *l, iou_task *until);
-void iou__loop_drain(iou_loop *l);
-
 int iou_run(iou_fn main, void *arg)
 {
     return iou_run_ex(main, arg, NULL);
@@ -31,9 +28,10 @@ int iou_run_ex(iou_fn main, void *arg, const iou_loop_opts *opts)
         err = iou__loop_run_until(l, first);
         if (err < 0)
             break;
-        /* The loop went idle with main still parked: every task waits on
-         * something that can never happen. Cancel them all so main returns. */
-        if (first->state != IOU__TASK_DONE)
+        /* Idle with main still parked: every task waits on something that
+         * can never happen (a deadlock). Cancel them all so main returns.
+         * (A plain iou_loop_stop() just resumes the loop.) */
+        if (first->state != IOU__TASK_DONE && iou__loop_idle(l))
             iou__cancel_all(l);
     }
     if (err < 0 && first->state != IOU__TASK_DONE) {

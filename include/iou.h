@@ -62,12 +62,15 @@ typedef int (*iou_fn)(void *arg);
  * Returns a negative errno if the loop cannot start (e.g. -ENOMEM, or the
  * kernel's error from io_uring setup), -EBUSY if called inside a task or while
  * this thread already runs a loop.
+ * If every task ends up waiting on something that can never happen (nothing
+ * in flight, no timer: a deadlock), all tasks are cancelled so main returns.
  */
 IOU_API int iou_run(iou_fn main, void *arg);
 
 /* Options for iou_spawn_ex(). Zero-initialise; every zero field means "default". */
 typedef struct iou_spawn_opts {
-    size_t stack_size; /* bytes; 0 = the loop default (64 KiB). Rounded up to a page multiple. */
+    size_t stack_size; /* bytes; 0 = the loop default (64 KiB). Rounded up to a power of
+                          two from 16 KiB to 256 MiB (larger: iou_spawn_ex returns NULL). */
     const char *name;  /* shown in diagnostics (stack overflow); not copied: keep it alive */
 } iou_spawn_opts;
 
@@ -113,7 +116,8 @@ IOU_API bool iou_cancelled(void);
 /*
  * Puts the running task at the back of the ready queue and lets every task
  * ahead of it run. Suspends. Returns 0, or -ECANCELED if the task is
- * cancelled (it still yielded). Outside a task: sched_yield(), returns 0.
+ * cancelled or -ETIMEDOUT if its deadline passed (it still yielded), so a
+ * long computation can notice both. Outside a task: sched_yield(), returns 0.
  */
 IOU_API int iou_yield(void);
 
