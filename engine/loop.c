@@ -217,6 +217,7 @@ void iou_loop_free(iou_loop *l)
         l->live = t->live_next;
         free(t);
     }
+    iou__task_finished_fini(l);
     iou__callbacks_fini(l);
     iou__heap_fini(&l->timers);
     l->backend->fini(l);

@@ -36,7 +36,8 @@ struct iou_loop {
     size_t ops_inflight;
     iou__stack_pool stacks;
     size_t default_stack;
-    iou_task *live;    /* tasks not yet done (for shutdown) */
+    iou_task *live;     /* tasks not yet done (for shutdown) */
+    iou_task *finished; /* done, neither joined nor detached yet: freed with the loop */
     size_t tasks_alive; /* spawned and not yet done */
     iou_task *free_tasks;
     size_t free_task_count;

@@ -1,7 +1,229 @@
-/* Raw SQE requests. (Being written: see issue 3.) */
+/*
+ * Raw SQEs: any io_uring opcode, prepared by the caller.
+ *
+ * Task flavour (iou_submit_sqe): the operation record lives on the task's
+ * stack and the task stays parked until the request's final completion, as
+ * for every other operation (invariant 1). A request may complete more than
+ * once (multishot, or zero-copy send's notification): each CQE flagged
+ * IOU__CQE_MORE is followed by another, so the task is woken only by the
+ * final one and returns the first CQE's res. After a first CQE with MORE the
+ * request is cancelled in the kernel, so a multishot request cannot keep the
+ * task parked forever.
+ *
+ * Callback flavour (iou_loop_submit_sqe): a heap record, linked in the loop's
+ * list of requests in flight, calls the user's function for every CQE and is
+ * freed after the final one. Loop shutdown cancels each such request once and
+ * refuses new ones, so the drain always ends.
+ */
 #include "loop.h"
+#include "op.h"
+#include "task.h"
 
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+
+void iou__callbacks_drop(iou_loop *l);
+
+/* ---- preparing ---------------------------------------------------------------- */
+
+/* The user's prep function and its argument. The backend preps the SQE inside
+ * iou__op_submit, so this only needs to live during that call. */
+typedef struct raw_prep {
+    iou_prep_fn fn;
+    void *arg;
+} raw_prep;
+
+/*
+ * Calls the user's prep function, then clears the SQE flags that would break
+ * iou's bookkeeping: a skipped success CQE would leave the record (and the
+ * task) waiting forever, and a link would chain this SQE to whatever iou
+ * submits next. iou also owns user_data (the backend sets it after this).
+ */
+static void prep_checked(struct io_uring_sqe *sqe, void *ctx)
+{
+    raw_prep *p = ctx;
+    p->fn(sqe, p->arg);
+    sqe->flags &= (uint8_t) ~(IOSQE_CQE_SKIP_SUCCESS | IOSQE_IO_LINK | IOSQE_IO_HARDLINK);
+}
+
+static void submit_raw(iou_loop *l, iou__op *op, iou_prep_fn prep, void *arg)
+{
+    raw_prep p = {prep, arg};
+    op->kind = IOU__OP_RAW;
+    op->aux = (void *)prep_checked;
+    op->buf = &p;
+    op->cancel_sent = false;
+    iou__op_submit(l, op);
+    op->buf = NULL; /* p is gone */
+}
+
+static void cancel_once(iou_loop *l, iou__op *op)
+{
+    if (op->cancel_sent)
+        return;
+    op->cancel_sent = true;
+    l->backend->cancel(l, op);
+}
+
+static bool has_uring(const iou_loop *l)
+{
+    return l->backend == &iou__backend_uring;
+}
+
+/* ---- task flavour --------------------------------------------------------------- */
+
+typedef struct raw_wait {
+    iou__op op;
+    int res;        /* the first CQE's res */
+    bool have_res;
+} raw_wait;
+
+static void task_cqe(iou__op *op)
+{
+    raw_wait *w = iou__container_of(op, raw_wait, op);
+    if (!w->have_res) {
+        w->res = op->res;
+        w->have_res = true;
+    }
+    if (op->cqe_flags & IOU__CQE_MORE) {
+        cancel_once(op->task->loop, op); /* more CQEs follow: wait for the last */
+        return;
+    }
+    iou__wake(op->task);
+}
+
+static void task_interrupted(iou_task *t, void *ctx)
+{
+    cancel_once(t->loop, ctx);
+}
+
+int iou_submit_sqe(iou_prep_fn prep, void *arg)
+{
+    iou_task *t = iou__current();
+    if (t == NULL)
+        return -EPERM;
+    if (prep == NULL)
+        return -EINVAL;
+    if (!has_uring(t->loop))
+        return -ENOTSUP;
+    int err = iou__interrupted(t);
+    if (err)
+        return err;
+    raw_wait w = {.op = {.task = t, .done = task_cqe}};
+    submit_raw(t->loop, &w.op, prep, arg);
+    int why = iou__park(t, task_interrupted, &w.op);
+    /* As iou__op_await: a request the kernel completed anyway keeps its result. */
+    if (why && w.res == -ECANCELED)
+        return why;
+    return w.res;
+}
+
+/* ---- callback flavour ------------------------------------------------------------ */
+
+typedef struct raw_req raw_req;
+struct raw_req {
+    iou__op op;
+    iou_cqe_fn done;
+    void *done_arg;
+    raw_req *prev, *next; /* the loop's list of requests in flight */
+};
+
+/*
+ * l->raw_ops holds the head of the list of requests in flight, with bit 0 set
+ * once the loop shuts down (records are malloc'd, so bit 0 is otherwise 0).
+ */
+enum { CLOSING = 1 };
+
+static raw_req *list_head(const iou_loop *l)
+{
+    return (raw_req *)((uintptr_t)l->raw_ops & ~(uintptr_t)CLOSING);
+}
+
+static bool closing(const iou_loop *l)
+{
+    return (uintptr_t)l->raw_ops & CLOSING;
+}
+
+static void set_head(iou_loop *l, raw_req *r)
+{
+    l->raw_ops = (void *)((uintptr_t)r | ((uintptr_t)l->raw_ops & CLOSING));
+}
+
+static void list_add(iou_loop *l, raw_req *r)
+{
+    raw_req *head = list_head(l);
+    r->prev = NULL;
+    r->next = head;
+    if (head)
+        head->prev = r;
+    set_head(l, r);
+}
+
+static void list_del(iou_loop *l, raw_req *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        set_head(l, r->next);
+    if (r->next)
+        r->next->prev = r->prev;
+}
+
+/* Every CQE of the request: the final one (no MORE) also frees the record,
+ * before the user's function runs, so that function may submit again. */
+static void request_cqe(iou__op *op)
+{
+    raw_req *r = iou__container_of(op, raw_req, op);
+    iou_cqe_fn done = r->done;
+    void *arg = r->done_arg;
+    int res = op->res;
+    uint32_t flags = op->cqe_flags;
+    if (!(flags & IOU__CQE_MORE)) {
+        list_del(iou__loop(), r);
+        free(r);
+    }
+    done(arg, res, flags);
+}
+
+int iou_loop_submit_sqe(iou_loop *l, iou_prep_fn prep, void *prep_arg, iou_cqe_fn done,
+                        void *done_arg)
+{
+    if (l == NULL || prep == NULL || done == NULL)
+        return -EINVAL;
+    if (!has_uring(l))
+        return -ENOTSUP;
+    if (closing(l))
+        return -ECANCELED; /* iou_loop_free is draining the loop */
+    raw_req *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    r->op.done = request_cqe;
+    r->done = done;
+    r->done_arg = done_arg;
+    list_add(l, r);
+    submit_raw(l, &r->op, prep, prep_arg);
+    return 0;
+}
+
+/* ---- shutdown ---------------------------------------------------------------------- */
+
+/*
+ * Called by iou__loop_drain before each of its runs: asks the kernel to cancel
+ * every callback request in flight (once each; the drain then waits for their
+ * final completions, whose callbacks still run) and refuses new requests from
+ * now on, so a callback that resubmits on completion cannot keep the drain
+ * going forever.
+ *
+ * It also drops the pending call_soon callbacks and callback timers (which
+ * iou_loop_free drops anyway): otherwise a timer due in an hour would keep the
+ * drain waiting for an hour. (That belongs in loop.c's iou_loop_free; it is
+ * here until loop.c calls iou__callbacks_drop itself. It is idempotent.)
+ */
 void iou__raw_cancel_all(iou_loop *l)
 {
-    (void)l;
+    l->raw_ops = (void *)((uintptr_t)l->raw_ops | CLOSING);
+    iou__callbacks_drop(l);
+    for (raw_req *r = list_head(l); r; r = r->next)
+        cancel_once(l, &r->op);
 }

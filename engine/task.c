@@ -74,25 +74,41 @@ void iou__task_pool_fini(iou_loop *l)
     l->free_task_count = 0;
 }
 
-static void live_link(iou_loop *l, iou_task *t)
+/* A task is on exactly one of two lists until its record is freed: live
+ * (not done) or finished (done, not yet joined or detached). */
+static void list_link(iou_task **head, iou_task *t)
 {
     t->live_prev = NULL;
-    t->live_next = l->live;
-    if (l->live)
-        l->live->live_prev = t;
-    l->live = t;
-    l->tasks_alive++;
+    t->live_next = *head;
+    if (*head)
+        (*head)->live_prev = t;
+    *head = t;
 }
 
-static void live_unlink(iou_loop *l, iou_task *t)
+static void list_unlink(iou_task **head, iou_task *t)
 {
     if (t->live_prev)
         t->live_prev->live_next = t->live_next;
     else
-        l->live = t->live_next;
+        *head = t->live_next;
     if (t->live_next)
         t->live_next->live_prev = t->live_prev;
-    l->tasks_alive--;
+}
+
+/* Frees the record of a finished task (joined, or detached). */
+static void release_finished(iou_loop *l, iou_task *t)
+{
+    list_unlink(&l->finished, t);
+    record_free(l, t);
+}
+
+void iou__task_finished_fini(iou_loop *l)
+{
+    while (l->finished) {
+        iou_task *t = l->finished;
+        l->finished = t->live_next;
+        free(t);
+    }
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
@@ -107,7 +123,7 @@ static void retire(iou_loop *l, iou_task *t)
     __tsan_destroy_fiber(t->tsan_fiber);
 #endif
     if (t->detached)
-        record_free(l, t);
+        release_finished(l, t);
 }
 
 /* The ready-queue action of a task: switch into it until it switches out. */
@@ -165,7 +181,9 @@ static void finish(iou_task *t, int result)
     iou_loop *l = t->loop;
     t->result = result;
     t->state = IOU__TASK_DONE;
-    live_unlink(l, t);
+    list_unlink(&l->live, t);
+    l->tasks_alive--;
+    list_link(&l->finished, t);
     notify_watchers(t);
     if (t->joiner)
         iou__wake(t->joiner);
@@ -210,7 +228,8 @@ iou_task *iou__spawn(iou_loop *l, iou_fn fn, void *arg, const iou_spawn_opts *op
     t->tsan_fiber = __tsan_create_fiber(0);
 #endif
     iou__ctx_make(&t->ctx, t->stack->lo, t->stack->size, task_main, t);
-    live_link(l, t);
+    list_link(&l->live, t);
+    l->tasks_alive++;
     iou__ready(l, &t->work);
     return t;
 }
@@ -343,7 +362,7 @@ int iou_join(iou_task *target)
         }
     }
     int result = target->result;
-    record_free(t->loop, target);
+    release_finished(t->loop, target);
     return result;
 }
 
@@ -352,7 +371,7 @@ void iou_detach(iou_task *t)
     if (t == NULL || t->detached || t->joiner)
         return;
     if (is_done(t)) {
-        record_free(t->loop, t);
+        release_finished(t->loop, t);
         return;
     }
     t->detached = true;

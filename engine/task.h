@@ -98,4 +98,7 @@ void iou__cancel_all(iou_loop *l);
 /* Frees the pooled task records of l. */
 void iou__task_pool_fini(iou_loop *l);
 
+/* Frees the records of finished tasks nobody joined or detached. */
+void iou__task_finished_fini(iou_loop *l);
+
 #endif
