@@ -30,4 +30,8 @@ typedef struct iou__backend {
 
 extern const iou__backend iou__backend_uring;
 
+/* The loop's ring when it runs on io_uring, else NULL: for io_uring-only
+ * features (provided buffer rings, registered resources). */
+struct io_uring *iou__uring(iou_loop *l);
+
 #endif

@@ -207,10 +207,38 @@ static void prep(struct io_uring_sqe *sqe, iou__op *op)
     case IOU__OP_RAW:
         ((iou_prep_fn)op->aux)(sqe, op->buf);
         break;
+    case IOU__OP_ACCEPT_MULTI:
+        io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, (int)op->flags);
+        break;
+    case IOU__OP_RECV_BUF:
+    case IOU__OP_RECV_MULTI:
+        io_uring_prep_recv(sqe, op->fd, NULL, io_len(op->len), (int)op->flags);
+        if (op->kind == IOU__OP_RECV_MULTI)
+            sqe->ioprio |= IORING_RECV_MULTISHOT;
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = (uint16_t)op->off;
+        break;
+    case IOU__OP_RECVMSG:
+        io_uring_prep_recvmsg(sqe, op->fd, op->buf, op->flags);
+        break;
+    case IOU__OP_SENDMSG:
+        io_uring_prep_sendmsg(sqe, op->fd, op->buf, op->flags);
+        break;
+    case IOU__OP_SHUTDOWN:
+        io_uring_prep_shutdown(sqe, op->fd, (int)op->flags);
+        break;
+    case IOU__OP_SEND_ZC:
+        io_uring_prep_send_zc(sqe, op->fd, op->buf, op->len, (int)op->flags, 0);
+        break;
     default:
         fatal("unknown operation kind", -EINVAL);
     }
     io_uring_sqe_set_data(sqe, op);
+}
+
+struct io_uring *iou__uring(iou_loop *l)
+{
+    return l->backend == &iou__backend_uring ? &uring_of(l)->ring : NULL;
 }
 
 static void uring_submit(iou_loop *l, iou__op *op)

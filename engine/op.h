@@ -28,6 +28,15 @@ enum iou__op_kind {
     IOU__OP_RECV,    /* fd, buf, len, flags */
     IOU__OP_SEND,    /* fd, buf, len, flags */
     IOU__OP_RAW,     /* aux = iou_prep_fn, buf = its argument (io_uring only) */
+    IOU__OP_ACCEPT_MULTI, /* fd, flags: multishot accept, one completion per connection */
+    IOU__OP_RECV_BUF,     /* fd, len (0 = buffer size), flags, off = buffer group: the
+                             kernel picks a provided buffer (CQE flags carry its id) */
+    IOU__OP_RECV_MULTI,   /* as RECV_BUF, multishot: one completion per arrival */
+    IOU__OP_RECVMSG,      /* fd, buf = struct msghdr *, flags */
+    IOU__OP_SENDMSG,      /* fd, buf = struct msghdr *, flags */
+    IOU__OP_SHUTDOWN,     /* fd, flags = how */
+    IOU__OP_SEND_ZC,      /* fd, buf, len, flags: zero-copy; a second CQE (notification)
+                             says the buffer is free again */
     IOU__OP_KINDS
 };
 
