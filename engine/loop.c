@@ -114,7 +114,8 @@ bool iou__loop_idle(const iou_loop *l)
 }
 
 /* Virtual time: with no I/O in flight, jump straight to the next timer. With
- * I/O in flight, wait for it in real time, then jump if nothing arrived. */
+ * I/O in flight, wait for it in real time, and jump only if the wait ended
+ * with no completion at all (an unrelated completion must not advance time). */
 static int wait_virtual(iou_loop *l, uint64_t next)
 {
     if (l->ops_inflight == 0) {
@@ -123,8 +124,10 @@ static int wait_virtual(iou_loop *l, uint64_t next)
         return 0;
     }
     uint64_t timeout = next == IOU__NEVER ? IOU__NEVER : next - l->virtual_now;
+    uint64_t seen = l->completions;
     int err = l->backend->poll(l, timeout);
-    if (iou__queue_empty(&l->ready) && next != IOU__NEVER && next > l->virtual_now)
+    if (l->completions == seen && iou__queue_empty(&l->ready) && next != IOU__NEVER &&
+        next > l->virtual_now)
         l->virtual_now = next;
     return err;
 }

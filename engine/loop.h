@@ -34,6 +34,7 @@ struct iou_loop {
     const iou__backend *backend;
     void *backend_data;
     size_t ops_inflight;
+    uint64_t completions; /* CQEs delivered so far */
     iou__stack_pool stacks;
     size_t default_stack;
     iou_task *live;     /* tasks not yet done (for shutdown) */

@@ -14,6 +14,7 @@ void iou__op_submit(iou_loop *l, iou__op *op)
 
 void iou__op_complete(iou_loop *l, iou__op *op, int res, uint32_t flags)
 {
+    l->completions++;
     if (!(flags & IOU__CQE_MORE))
         l->ops_inflight--;
     op->res = res;

@@ -321,6 +321,8 @@ int iou_cancel(iou_task *t)
     t->cancelled = true;
     if (t->state == IOU__TASK_PARKED)
         interrupt(t, -ECANCELED);
+    else if (t->state == IOU__TASK_READY && t->interrupt == -ETIMEDOUT)
+        t->interrupt = -ECANCELED; /* woken by its deadline, not yet resumed: cancel wins */
     return 0;
 }
 
