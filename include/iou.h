@@ -269,7 +269,8 @@ IOU_API uint64_t iou_deadline(void);
 
 /* Runs fn(arg) in the calling task under a deadline of now + ns (asyncio's
  * wait_for / timeout()). Returns fn's value; -ETIMEDOUT comes from whatever
- * blocking call inside fn hit the deadline. -EPERM outside a task. */
+ * blocking call inside fn hit the deadline. A deadline that would overflow
+ * means none. -EPERM outside a task, -EINVAL if fn is NULL. */
 IOU_API int iou_timeout(uint64_t ns, iou_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */
@@ -289,8 +290,11 @@ IOU_API iou_task *iou_group_spawn(iou_group *g, iou_fn fn, void *arg);
 /*
  * Suspends until every child has ended. The first child that returns nonzero
  * cancels the others; the group returns that value (0 if all returned 0).
- * Cancelling the waiting task cancels every child (the wait still lasts until
- * they have ended). Frees g. -EPERM outside a task.
+ * Cancelling the waiting task (or its deadline passing) cancels every child;
+ * the wait still lasts until they have ended and then returns -ECANCELED /
+ * -ETIMEDOUT unless a child had failed first. Frees g. -EPERM outside a task,
+ * -EINVAL if g is NULL or already being waited on, -EDEADLK if called by one
+ * of g's own children.
  */
 IOU_API int iou_group_wait(iou_group *g);
 
@@ -302,29 +306,34 @@ IOU_API void iou_group_cancel(iou_group *g);
 /* ------------------------------------------------------------------------ */
 
 /* Joins all n tasks (each is freed) and stores their values in results[i]
- * (results may be NULL). Returns 0, or -ECANCELED if the caller was cancelled
- * meanwhile (the tasks are then cancelled and still joined). Suspends. */
+ * (results may be NULL). Returns 0, or -ECANCELED / -ETIMEDOUT if the caller
+ * was interrupted meanwhile (the tasks are then cancelled and still joined).
+ * Suspends. -EPERM outside a task, -EINVAL if t is NULL with n > 0. */
 IOU_API int iou_gather(iou_task **t, size_t n, int *results);
 
 /* Suspends until at least one of the n tasks has ended and returns the index
  * of one that has (the lowest such index), without joining it. Returns
- * -ECANCELED / -ETIMEDOUT if interrupted first, -EINVAL if n == 0. */
+ * -ECANCELED / -ETIMEDOUT if interrupted first, -EINVAL if n == 0 or an entry
+ * is NULL, detached or the caller, -ENOMEM (more than 16 tasks), -EPERM
+ * outside a task. */
 IOU_API int iou_wait_any(iou_task **t, size_t n);
 
 typedef struct iou_as_completed iou_as_completed;
 
 /* Takes ownership of n tasks to hand them back in the order they finish
- * (asyncio.as_completed). NULL when out of memory. */
+ * (asyncio.as_completed). NULL when out of memory or an entry is NULL or
+ * detached. */
 IOU_API iou_as_completed *iou_as_completed_new(iou_task **t, size_t n);
 
 /* Suspends until the next task ends, joins it, stores its value in *result
  * and returns its index in the array given to iou_as_completed_new().
  * Returns -ENOENT once every task has been returned, -ECANCELED / -ETIMEDOUT
- * if interrupted (the tasks keep running; call again or free). */
+ * if interrupted (the tasks keep running; call again or free), -EBUSY if
+ * another task is already waiting in it, -EPERM outside a task. */
 IOU_API int iou_as_completed_next(iou_as_completed *c, int *result);
 
 /* Cancels and joins the tasks not yet returned, then frees c. Suspends if
- * any task is still running. */
+ * any task is still running (outside a task: cancels and detaches them). */
 IOU_API void iou_as_completed_free(iou_as_completed *c);
 
 /* ------------------------------------------------------------------------ */
