@@ -160,8 +160,10 @@ void iou__stack_release(iou__stack_pool *p, iou__stack *s)
 {
     iou__stack_class *k = &p->classes[s->size_class];
 #if defined(IOU_ASAN)
-    /* The frames that ran here left redzones behind; a new task starts clean. */
-    __asan_unpoison_memory_region(s->lo, s->size);
+    /* The frames that ran here left redzones behind; a new task starts clean.
+     * (Checking first avoids writing shadow memory for untouched stacks.) */
+    if (__asan_region_is_poisoned(s->lo, s->size))
+        __asan_unpoison_memory_region(s->lo, s->size);
 #endif
     if (k->hot_count < HOT_MAX) {
         s->next = k->hot;
