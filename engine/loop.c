@@ -159,8 +159,11 @@ int iou__loop_run_until(iou_loop *l, iou_task *until)
         fire_due_timers(l);
         if (l->stop_requested || (until && until->state == IOU__TASK_DONE))
             break;
-        if (!iou__queue_empty(&l->ready))
-            err = l->backend->poll(l, 0);
+        if (!iou__queue_empty(&l->ready)) {
+            /* Every SQE belongs to an operation in flight: none, nothing to poll. */
+            if (l->ops_inflight)
+                err = l->backend->poll(l, 0);
+        }
         else if (iou__loop_idle(l))
             break;
         else
