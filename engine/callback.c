@@ -4,8 +4,8 @@
  *
  * A call_soon callback is a node in the same FIFO ready queue as the tasks, so
  * callbacks and tasks interleave in the order they became ready. A timer is a
- * 56-byte handle plus a 16-byte heap slot: a million pending timers cost
- * about 75 MB at most (the heap array grows by doubling).
+ * 56-byte handle (a 64-byte malloc chunk) plus a 16-byte heap slot: a million
+ * pending timers take about 81 MB (bench/bench_timer.cc measures it).
  */
 #include "loop.h"
 

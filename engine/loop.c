@@ -114,8 +114,9 @@ bool iou__loop_idle(const iou_loop *l)
 }
 
 /* Virtual time: with no I/O in flight, jump straight to the next timer. With
- * I/O in flight, wait for it in real time, and jump only if the wait ended
- * with no completion at all (an unrelated completion must not advance time). */
+ * I/O in flight, wait for it in real time and let virtual time advance by the
+ * real time waited (capped at the next timer): I/O is never overtaken by a
+ * jump, and a stream of unrelated completions cannot freeze the clock. */
 static int wait_virtual(iou_loop *l, uint64_t next)
 {
     if (l->ops_inflight == 0) {
@@ -123,12 +124,11 @@ static int wait_virtual(iou_loop *l, uint64_t next)
             l->virtual_now = next;
         return 0;
     }
-    uint64_t timeout = next == IOU__NEVER ? IOU__NEVER : next - l->virtual_now;
-    uint64_t seen = l->completions;
-    int err = l->backend->poll(l, timeout);
-    if (l->completions == seen && iou__queue_empty(&l->ready) && next != IOU__NEVER &&
-        next > l->virtual_now)
-        l->virtual_now = next;
+    uint64_t gap = next == IOU__NEVER ? IOU__NEVER : next - l->virtual_now;
+    uint64_t start = iou__clock();
+    int err = l->backend->poll(l, gap);
+    uint64_t waited = iou__clock() - start;
+    l->virtual_now += waited < gap ? waited : gap;
     return err;
 }
 
@@ -190,10 +190,12 @@ void iou_loop_stop(iou_loop *l)
  * returned every operation. A task that ignores cancellation and parks
  * forever on nothing is abandoned only once no kernel operation is left. */
 void iou__raw_cancel_all(iou_loop *l);
+void iou__callbacks_drop(iou_loop *l);
 
 void iou__loop_drain(iou_loop *l)
 {
     while (l->tasks_alive || l->ops_inflight || !iou__queue_empty(&l->ready)) {
+        iou__callbacks_drop(l); /* pending callbacks and their timers are dropped, not awaited */
         iou__cancel_all(l);
         iou__raw_cancel_all(l);
         size_t before = l->tasks_alive;
@@ -218,16 +220,18 @@ void iou_loop_free(iou_loop *l)
     if (l->tasks_alive)
         fprintf(stderr, "iou: %zu task(s) ignored cancellation and were abandoned\n",
                 l->tasks_alive);
-    while (l->live) { /* parked on nothing the kernel owns: safe to drop */
-        iou_task *t = l->live;
-        l->live = t->live_next;
-        free(t);
-    }
     iou__task_finished_fini(l);
     iou__callbacks_fini(l);
     iou__heap_fini(&l->timers);
     l->backend->fini(l);
     iou__task_pool_fini(l);
+    /* Last: abandoned tasks are parked on nothing the kernel owns, and the
+     * timer heap (which could point into them) is gone. */
+    while (l->live) {
+        iou_task *t = l->live;
+        l->live = t->live_next;
+        free(t);
+    }
     iou__stack_pool_fini(&l->stacks);
     iou__overflow_thread_fini(l);
     iou__this_thread_loop = NULL;

@@ -23,7 +23,6 @@
 #include <liburing.h>
 #include <stdlib.h>
 
-void iou__callbacks_drop(iou_loop *l);
 
 /* ---- preparing ---------------------------------------------------------------- */
 
@@ -214,16 +213,11 @@ int iou_loop_submit_sqe(iou_loop *l, iou_prep_fn prep, void *prep_arg, iou_cqe_f
  * final completions, whose callbacks still run) and refuses new requests from
  * now on, so a callback that resubmits on completion cannot keep the drain
  * going forever.
- *
- * It also drops the pending call_soon callbacks and callback timers (which
- * iou_loop_free drops anyway): otherwise a timer due in an hour would keep the
- * drain waiting for an hour. (That belongs in loop.c's iou_loop_free; it is
- * here until loop.c calls iou__callbacks_drop itself. It is idempotent.)
+
  */
 void iou__raw_cancel_all(iou_loop *l)
 {
     l->raw_ops = (void *)((uintptr_t)l->raw_ops | CLOSING);
-    iou__callbacks_drop(l);
     for (raw_req *r = list_head(l); r; r = r->next)
         cancel_once(l, &r->op);
 }
