@@ -460,12 +460,14 @@ IOU_API int iou_try_select(iou_select_case *cases, size_t n);
 
 typedef struct iou_future iou_future;
 
-/* A pending future on loop l. NULL when out of memory. */
+/* A pending future on loop l. NULL when out of memory or l is NULL. */
 IOU_API iou_future *iou_future_new(iou_loop *l);
 
-/* Completes f with a value / an error (negative errno). Done callbacks are
- * scheduled with iou_call_soon and waiters woken. Returns 0, or -EALREADY if
- * f is already done. Does not suspend; callable from callbacks. */
+/* Completes f with a value / an error (negative errno; else -EINVAL). Done
+ * callbacks are scheduled with iou_call_soon and waiters woken (each gets a
+ * copy of the result). Returns 0, -EALREADY if f is already done, or -ENOMEM
+ * (f stays pending) if its callbacks could not be scheduled. Does not
+ * suspend; callable from callbacks. */
 IOU_API int iou_future_set_result(iou_future *f, intptr_t value);
 IOU_API int iou_future_set_error(iou_future *f, int err);
 
@@ -475,16 +477,18 @@ IOU_API int iou_future_cancel(iou_future *f);
 IOU_API bool iou_future_done(const iou_future *f);
 
 /* Suspends until f is done. Returns f's error, or 0 and stores the value in
- * *value (may be NULL). Also -ECANCELED / -ETIMEDOUT if the waiting task is
- * interrupted (f is left as it is). */
+ * *value (may be NULL). A future already done answers at once, even in a
+ * cancelled task. Also -ECANCELED / -ETIMEDOUT if the waiting task is
+ * interrupted (f is left as it is), -EPERM outside a task. */
 IOU_API int iou_future_wait(iou_future *f, intptr_t *value);
 
 /* Calls cb(f, arg) once f is done (via iou_call_soon; at once-scheduled if
  * already done). Returns 0 or -ENOMEM. */
 IOU_API int iou_future_on_done(iou_future *f, void (*cb)(iou_future *f, void *arg), void *arg);
 
-/* Frees f. Its done callbacks that have not run yet are dropped; no task may
- * be waiting on it. */
+/* Frees f. Its done callbacks that have not run yet are dropped (safely, also
+ * when already scheduled); tasks still waiting on it are woken with
+ * -ECANCELED. */
 IOU_API void iou_future_free(iou_future *f);
 
 /* ------------------------------------------------------------------------ */
@@ -494,14 +498,17 @@ IOU_API void iou_future_free(iou_future *f);
 struct io_uring_sqe;
 
 /* Fills in an SQE (liburing's io_uring_prep_* helpers). Must not set
- * user_data: iou owns it. */
+ * user_data: iou owns it. iou clears IOSQE_CQE_SKIP_SUCCESS, IOSQE_IO_LINK
+ * and IOSQE_IO_HARDLINK afterwards (the waiter would never be woken, or the
+ * SQE would chain to whatever iou submits next). */
 typedef void (*iou_prep_fn)(struct io_uring_sqe *sqe, void *arg);
 
 /*
  * Prepares one SQE with prep(sqe, arg), submits it and suspends until its
  * completion; returns the CQE's res. Cancellation and deadlines cancel it in
- * the kernel and still await the completion. -ENOTSUP on a backend without
- * io_uring.
+ * the kernel and still await the completion. A multishot request returns its
+ * first result and is cancelled in the kernel (its final completion is
+ * awaited). -ENOTSUP on a backend without io_uring, -EPERM outside a task.
  */
 IOU_API int iou_submit_sqe(iou_prep_fn prep, void *arg);
 
@@ -513,9 +520,10 @@ typedef void (*iou_cqe_fn)(void *arg, int res, uint32_t flags);
  * The callback flavour: prepares and queues an SQE on l and calls
  * done(done_arg, res, flags) from the loop for each of its completions.
  * Whatever the SQE points to must stay valid until the final completion.
- * Returns 0, -ENOMEM, or -ENOTSUP on a backend without io_uring.
- * iou_loop_free() cancels such requests still in flight and waits for their
- * final completions (each done callback still runs).
+ * Returns 0, -ENOMEM, -EINVAL (NULL arguments), -ENOTSUP on a backend
+ * without io_uring, or -ECANCELED once iou_loop_free() has begun: it cancels
+ * such requests still in flight and waits for their final completions (each
+ * done callback still runs).
  */
 IOU_API int iou_loop_submit_sqe(iou_loop *l, iou_prep_fn prep, void *prep_arg, iou_cqe_fn done,
                                 void *done_arg);
