@@ -191,6 +191,8 @@ void iou_loop_stop(iou_loop *l)
  * forever on nothing is abandoned only once no kernel operation is left. */
 void iou__raw_cancel_all(iou_loop *l);
 void iou__callbacks_drop(iou_loop *l);
+void iou__bufring_cancel_all(iou_loop *l);
+void iou__bufring_fini(iou_loop *l);
 
 void iou__loop_drain(iou_loop *l)
 {
@@ -198,6 +200,7 @@ void iou__loop_drain(iou_loop *l)
         iou__callbacks_drop(l); /* pending callbacks and their timers are dropped, not awaited */
         iou__cancel_all(l);
         iou__raw_cancel_all(l);
+        iou__bufring_cancel_all(l); /* multishot receives of streams nobody closed */
         size_t before = l->tasks_alive;
         if (iou__loop_run_until(l, NULL) < 0 && l->ops_inflight)
             continue;
@@ -223,6 +226,7 @@ void iou_loop_free(iou_loop *l)
     iou__task_finished_fini(l);
     iou__callbacks_fini(l);
     iou__heap_fini(&l->timers);
+    iou__bufring_fini(l); /* after the drain: the kernel holds none of its buffers */
     l->backend->fini(l);
     iou__task_pool_fini(l);
     /* Last: abandoned tasks are parked on nothing the kernel owns, and the
