@@ -86,16 +86,42 @@ static iou__chan_waiter *take_waiter(iou__waitq *q)
 
 /* ---- non-blocking core ------------------------------------------------------ */
 
+/* The paths that involve a waiter are kept out of line, so that the common
+ * buffered paths compile to a handful of instructions without a stack frame. */
+
+/* A receiver waits, so the buffer is empty (invariant): hand over directly. */
+__attribute__((noinline)) static int send_to_receiver(iou_chan *c, const void *elem)
+{
+    iou__chan_waiter *r = take_waiter(&c->receivers);
+    copy_elem(r->w.data, elem, c->elem_size);
+    iou__chan_waiter_done(r, 0);
+    return 0;
+}
+
+/* A sender waits on a full buffer: its element takes the slot just freed,
+ * behind everything already buffered. */
+__attribute__((noinline)) static void refill_from_sender(iou_chan *c)
+{
+    iou__chan_waiter *s = take_waiter(&c->senders);
+    ring_put(c, s->w.data);
+    iou__chan_waiter_done(s, 0);
+}
+
+/* Rendezvous: the buffer is empty and a sender waits; copy from its stack. */
+__attribute__((noinline)) static int recv_from_sender(iou_chan *c, void *elem)
+{
+    iou__chan_waiter *s = take_waiter(&c->senders);
+    copy_elem(elem, s->w.data, c->elem_size);
+    iou__chan_waiter_done(s, 0);
+    return 0;
+}
+
 int iou__chan_try_send(iou_chan *c, const void *elem)
 {
     if (c->closed)
         return -EPIPE;
-    iou__chan_waiter *r = take_waiter(&c->receivers);
-    if (r) { /* the buffer is empty (invariant): hand over directly */
-        copy_elem(r->w.data, elem, c->elem_size);
-        iou__chan_waiter_done(r, 0);
-        return 0;
-    }
+    if (!iou__waitq_empty(&c->receivers))
+        return send_to_receiver(c, elem);
     if (c->len == c->cap)
         return -EAGAIN;
     ring_put(c, elem);
@@ -106,21 +132,12 @@ int iou__chan_try_recv(iou_chan *c, void *elem)
 {
     if (c->len > 0) {
         ring_take(c, elem);
-        /* A waiting sender means the buffer was full: its element takes the
-         * freed slot, behind everything already buffered. */
-        iou__chan_waiter *s = take_waiter(&c->senders);
-        if (s) {
-            ring_put(c, s->w.data);
-            iou__chan_waiter_done(s, 0);
-        }
+        if (!iou__waitq_empty(&c->senders))
+            refill_from_sender(c);
         return 0;
     }
-    iou__chan_waiter *s = take_waiter(&c->senders);
-    if (s) { /* rendezvous: copy straight from the sender's stack */
-        copy_elem(elem, s->w.data, c->elem_size);
-        iou__chan_waiter_done(s, 0);
-        return 0;
-    }
+    if (!iou__waitq_empty(&c->senders))
+        return recv_from_sender(c, elem);
     return c->closed ? -EPIPE : -EAGAIN;
 }
 
@@ -137,12 +154,15 @@ int iou_chan_try_recv(iou_chan *c, void *elem)
 /* ---- blocking operations ----------------------------------------------------- */
 
 /* Parks the running task on q until a peer (or close) completes the waiter.
- * -EPERM outside a task: only tasks can wait. */
-static int chan_wait(iou__waitq *q, void *elem)
+ * -EPERM outside a task: only tasks can wait. Kept out of line: its waiter
+ * record would otherwise give the fast paths a stack frame to set up. */
+__attribute__((noinline)) static int chan_wait(iou__waitq *q, void *elem)
 {
     if (iou__current() == NULL)
         return -EPERM;
-    iou__chan_waiter cw = {.w.data = elem, .sel = NULL};
+    iou__chan_waiter cw; /* iou__waitq_wait fills in the other fields */
+    cw.w.data = elem;
+    cw.sel = NULL;
     return iou__waitq_wait(q, &cw.w);
 }
 

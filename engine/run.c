@@ -3,6 +3,7 @@
 #include "task.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 int iou_run(iou_fn main, void *arg)
 {
@@ -28,11 +29,18 @@ int iou_run_ex(iou_fn main, void *arg, const iou_loop_opts *opts)
         err = iou__loop_run_until(l, first);
         if (err < 0)
             break;
-        /* Idle with main still parked: every task waits on something that
-         * can never happen (a deadlock). Cancel them all so main returns.
-         * (A plain iou_loop_stop() just resumes the loop.) */
-        if (first->state != IOU__TASK_DONE && iou__loop_idle(l))
-            iou__cancel_all(l);
+        if (first->state == IOU__TASK_DONE || !iou__loop_idle(l))
+            continue; /* (a plain iou_loop_stop() just resumes the loop) */
+        /* Idle with main still parked: every task waits on something that can
+         * never happen. Cancel them all so main returns; if that wakes nobody
+         * (they wait without being interruptible), report the deadlock. */
+        iou__cancel_all(l);
+        if (iou__loop_idle(l)) {
+            fprintf(stderr, "iou: deadlock: %zu task(s) wait on something that can never "
+                            "happen, and cancelling them woke none\n", l->tasks_alive);
+            err = -EDEADLK;
+            break;
+        }
     }
     if (err < 0 && first->state != IOU__TASK_DONE) {
         iou_loop_free(l); /* drains: cancels, awaits the kernel's operations */

@@ -63,7 +63,9 @@ typedef int (*iou_fn)(void *arg);
  * kernel's error from io_uring setup), -EBUSY if called inside a task or while
  * this thread already runs a loop.
  * If every task ends up waiting on something that can never happen (nothing
- * in flight, no timer: a deadlock), all tasks are cancelled so main returns.
+ * in flight, no timer: a deadlock), all tasks are cancelled so main returns;
+ * if even that wakes none (uninterruptible waits, e.g. re-taking a mutex in
+ * iou_cond_wait), iou_run prints a diagnostic and returns -EDEADLK.
  */
 IOU_API int iou_run(iou_fn main, void *arg);
 
@@ -353,7 +355,7 @@ typedef struct iou_mutex {
     iou_task *owner;
     iou_waitlist waiters;
 } iou_mutex;
-#define IOU_MUTEX_INIT {0}
+#define IOU_MUTEX_INIT {NULL, {NULL, NULL}}
 
 IOU_API void iou_mutex_init(iou_mutex *m);
 /* Suspends until the caller owns m. Ownership passes directly to the longest
