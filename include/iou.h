@@ -342,8 +342,11 @@ IOU_API void iou_as_completed_free(iou_as_completed *c);
 
 /* ------------------------------------------------------------------------ */
 /* Synchronisation for tasks: caller storage, no allocation, FIFO fairness   */
-/* Waits return 0, or -ECANCELED / -ETIMEDOUT (deadlines apply).             */
-/* Use them only among tasks of one loop.                                    */
+/* Waits return 0, or -ECANCELED / -ETIMEDOUT (deadlines apply). A call that */
+/* can complete at once does so even in a cancelled task: only a real wait   */
+/* is interrupted (so cleanup code can still take a free lock). A call that  */
+/* would have to wait returns -EPERM outside a task. Use them only among     */
+/* tasks of one loop.                                                        */
 /* ------------------------------------------------------------------------ */
 
 /* The queue of tasks waiting on a primitive. Internal: do not touch. */
@@ -361,7 +364,8 @@ IOU_API void iou_mutex_init(iou_mutex *m);
 /* Suspends until the caller owns m. Ownership passes directly to the longest
  * waiter on unlock (no barging). -EDEADLK if the caller already owns it. */
 IOU_API int iou_mutex_lock(iou_mutex *m);
-/* 0 if acquired, -EBUSY if owned. Does not suspend. */
+/* 0 if acquired, -EBUSY if owned, -EPERM outside a task (a mutex is owned
+ * by a task). Does not suspend. */
 IOU_API int iou_mutex_trylock(iou_mutex *m);
 /* 0, or -EPERM if the caller does not own m. Does not suspend. */
 IOU_API int iou_mutex_unlock(iou_mutex *m);
@@ -399,7 +403,8 @@ typedef struct iou_cond {
 IOU_API void iou_cond_init(iou_cond *c);
 /* Releases m (which the caller must own: else -EPERM), suspends until
  * signalled, and re-acquires m before returning, also when it returns
- * -ECANCELED or -ETIMEDOUT. */
+ * -ECANCELED or -ETIMEDOUT. In a task already cancelled (or past its
+ * deadline) it returns at once, still holding m. */
 IOU_API int iou_cond_wait(iou_cond *c, iou_mutex *m);
 IOU_API void iou_cond_signal(iou_cond *c);
 IOU_API void iou_cond_broadcast(iou_cond *c);
@@ -450,7 +455,9 @@ typedef struct iou_select_case {
 /* Waits until one of the n cases can proceed, performs exactly that one and
  * returns its index (its result field says 0 or -EPIPE). When several are
  * ready, the lowest index wins. Returns -ECANCELED / -ETIMEDOUT if
- * interrupted first (then no case was performed), -EINVAL for bad cases. */
+ * interrupted first (then no case was performed), -EINVAL for bad cases,
+ * -ENOMEM if more than 8 cases must wait and their records cannot be
+ * allocated. */
 IOU_API int iou_select(iou_select_case *cases, size_t n);
 
 /* As iou_select() but never suspends: -EAGAIN if no case is ready. */
