@@ -228,7 +228,8 @@ static void prep(struct io_uring_sqe *sqe, iou__op *op)
         io_uring_prep_shutdown(sqe, op->fd, (int)op->flags);
         break;
     case IOU__OP_SEND_ZC:
-        io_uring_prep_send_zc(sqe, op->fd, op->buf, op->len, (int)op->flags, 0);
+        io_uring_prep_send_zc(sqe, op->fd, op->buf, io_len(op->len), (int)op->flags,
+                              (unsigned)op->off);
         break;
     default:
         fatal("unknown operation kind", -EINVAL);

@@ -35,8 +35,8 @@ enum iou__op_kind {
     IOU__OP_RECVMSG,      /* fd, buf = struct msghdr *, flags */
     IOU__OP_SENDMSG,      /* fd, buf = struct msghdr *, flags */
     IOU__OP_SHUTDOWN,     /* fd, flags = how */
-    IOU__OP_SEND_ZC,      /* fd, buf, len, flags: zero-copy; a second CQE (notification)
-                             says the buffer is free again */
+    IOU__OP_SEND_ZC,      /* fd, buf, len, flags, off = zero-copy flags: a second CQE
+                             (notification) says the buffer is free again */
     IOU__OP_KINDS
 };
 

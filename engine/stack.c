@@ -67,6 +67,11 @@ void iou__stack_pool_fini(iou__stack_pool *p)
         for (size_t i = 0; i < s->count; i++)
             VALGRIND_STACK_DEREGISTER(s->stacks[i].valgrind_id);
 #endif
+#if defined(IOU_ASAN)
+        /* An abandoned task's frames left redzones here; a later mapping at
+         * the same address must not inherit them. */
+        __asan_unpoison_memory_region(s->base, s->bytes);
+#endif
         munmap(s->base, s->bytes);
         free(s);
         s = next;

@@ -79,6 +79,8 @@ static inline int iou__interrupted(iou_task *t)
  * Suspends the running task t until iou__wake(t). hook (may be NULL: then
  * nothing interrupts this park) is called if t is cancelled or its deadline
  * passes meanwhile. Returns t->interrupt: 0 if no interruption happened.
+ * A cancellation that arrived before the park does not call the hook:
+ * callers check iou__interrupted(t) first (as iou__op_await does).
  */
 int iou__park(iou_task *t, iou__interrupt_fn hook, void *ctx);
 
