@@ -147,6 +147,38 @@ def timed_rows(bm):
     return rows
 
 
+def load_counter(d, bench, key):
+    """Every value of a user counter of one benchmark, over all passes."""
+    vals = []
+    for path in sorted(glob.glob(os.path.join(d, "*.json"))):
+        with open(path) as f:
+            data = json.load(f)
+        for b in data.get("benchmarks", []):
+            if b.get("run_type") == "iteration" and b.get("name") == bench and key in b:
+                vals.append(float(b[key]))
+    return vals
+
+
+def toolkit_rows(bm, d):
+    """The concurrency toolkit's targets: timers and channel hand-off."""
+    rows = []
+    tc = bm.get("BM_call_later_cancel/0")
+    m = med(values(tc)) if tc else None
+    rows.append(("timer insert+cancel (call_later + timer_cancel), ns/pair", fmt_ns(tc), "-", "-",
+                 "<= 50 ns", verdict(None if m is None else m <= 50.0)))
+    mb = load_counter(d, "BM_pending_1M", "heap_MB")
+    rows.append(("1,000,000 pending timers, MB",
+                 f"{med(mb):.1f} [{min(mb):.1f}-{max(mb):.1f}]" if mb else "n/a", "-", "-",
+                 "<= 100 MB", verdict(med(mb) <= 100.0 if mb else None)))
+    ch, park = bm.get("BM_chan_pingpong/1"), bm.get("BM_park_pingpong")
+    extra = med(values(ch)) - med(values(park)) if ch and park else None
+    rows.append(("channel send+recv between two tasks, ns (baseline: park/wake hand-over "
+                 "= 2 switches)", fmt_ns(ch), fmt_ns(park),
+                 "n/a" if extra is None else f"+{extra:.1f} ns", "<= +20 ns",
+                 verdict(None if extra is None else extra <= 20.0)))
+    return rows
+
+
 def sleeper_rows(sl):
     if not sl:
         return [("sleepers", "no successful run", "-", "-", "<= 1 GiB", "n/a")]
@@ -208,7 +240,7 @@ def main():
           "(thread CPU time per operation)")
     print()
     print_table(("comparison", "iou", "baseline", "ratio iou/baseline", "target", "result"),
-                timed_rows(cpu) + sleeper_rows(sl))
+                timed_rows(cpu) + sleeper_rows(sl) + toolkit_rows(cpu, d))
 
     print()
     print("Check: the same comparisons in wall-clock time (includes preemption by other load)")
