@@ -5,32 +5,14 @@
  * clock fix the finishing order exactly.
  */
 #include "check.h"
+#include "loopcheck.h"
+#include "testutil.h"
 #include "loop.h"
 #include "task.h"
-#include "testutil.h"
 
 #include <errno.h>
 #include <iou.h>
 #include <string.h>
-
-#define HOUR ((uint64_t)3600 * 1000000000u)
-
-static const iou_loop_opts virtual_clock = {.virtual_clock = true};
-
-static int run_virtual(iou_fn main_fn)
-{
-    int r = iou_run_ex(main_fn, NULL, &virtual_clock);
-    if (r == -ENOSYS || r == -EPERM)
-        SKIP("io_uring unavailable: %s", iou_strerror(r));
-    return r;
-}
-
-static void check_nothing_leaked(void)
-{
-    iou_loop *l = iou__loop();
-    CHECK_EQ(l->tasks_alive, 1);
-    CHECK_EQ(l->stacks.in_use, 1);
-}
 
 /* A task that sleeps `ms` milliseconds, then returns `value`; a cancelled one
  * returns -ECANCELED and counts itself. */
@@ -86,7 +68,7 @@ static void test_gather(void)
 {
     int r;
     CHECK_EQ(iou_gather(NULL, 0, &r), -EPERM);
-    CHECK_EQ(run_virtual(gather_main), 0);
+    CHECK_EQ(run_virtual(gather_main, NULL), 0);
 }
 
 typedef struct gatherer {
@@ -124,7 +106,7 @@ static int gather_cancelled_main(void *arg)
 
 static void test_gather_cancelled(void)
 {
-    CHECK_EQ(run_virtual(gather_cancelled_main), 0);
+    CHECK_EQ(run_virtual(gather_cancelled_main, NULL), 0);
 }
 
 /* ---- wait_any ------------------------------------------------------------------ */
@@ -165,7 +147,7 @@ static int wait_any_main(void *arg)
 static void test_wait_any(void)
 {
     CHECK_EQ(iou_wait_any(NULL, 1), -EPERM);
-    CHECK_EQ(run_virtual(wait_any_main), 0);
+    CHECK_EQ(run_virtual(wait_any_main, NULL), 0);
 }
 
 /* Two tasks ending in the same loop iteration: the lowest index is reported. */
@@ -185,7 +167,7 @@ static int wait_any_tie_main(void *arg)
 
 static void test_wait_any_tie(void)
 {
-    CHECK_EQ(run_virtual(wait_any_tie_main), 0);
+    CHECK_EQ(run_virtual(wait_any_tie_main, NULL), 0);
 }
 
 /* More tasks than fit on the stack: the watchers are allocated. */
@@ -210,7 +192,7 @@ static int wait_any_many_main(void *arg)
 
 static void test_wait_any_many(void)
 {
-    CHECK_EQ(run_virtual(wait_any_many_main), 0);
+    CHECK_EQ(run_virtual(wait_any_many_main, NULL), 0);
 }
 
 static int wait_any_under_1h(void *arg)
@@ -257,7 +239,7 @@ static int wait_any_interrupted_main(void *arg)
 
 static void test_wait_any_interrupted(void)
 {
-    CHECK_EQ(run_virtual(wait_any_interrupted_main), 0);
+    CHECK_EQ(run_virtual(wait_any_interrupted_main, NULL), 0);
 }
 
 /* ---- as_completed --------------------------------------------------------------- */
@@ -287,7 +269,7 @@ static int as_completed_order_main(void *arg)
 
 static void test_as_completed_order(void)
 {
-    CHECK_EQ(run_virtual(as_completed_order_main), 0);
+    CHECK_EQ(run_virtual(as_completed_order_main, NULL), 0);
 }
 
 /* Tasks that ended before new() come first, in index order; tasks ending in
@@ -312,7 +294,7 @@ static int as_completed_ties_main(void *arg)
 
 static void test_as_completed_ties(void)
 {
-    CHECK_EQ(run_virtual(as_completed_ties_main), 0);
+    CHECK_EQ(run_virtual(as_completed_ties_main, NULL), 0);
 }
 
 /* free() cancels and joins what was not handed back, finished or not. */
@@ -341,7 +323,7 @@ static int as_completed_free_main(void *arg)
 
 static void test_as_completed_free(void)
 {
-    CHECK_EQ(run_virtual(as_completed_free_main), 0);
+    CHECK_EQ(run_virtual(as_completed_free_main, NULL), 0);
 }
 
 /* Outside a task (setup code), free() cannot wait: it cancels and detaches. */
@@ -349,7 +331,7 @@ static void test_as_completed_free_outside_a_task(void)
 {
     cancelled_count = 0;
     int err;
-    iou_loop *l = iou_loop_new_ex(&virtual_clock, &err);
+    iou_loop *l = iou_loop_new_ex(&(iou_loop_opts){.virtual_clock = true}, &err);
     if (l == NULL)
         SKIP("io_uring unavailable: %s", iou_strerror(err));
     sleeper s[2] = {{.ms = 3600000}, {.ms = 3600000}};
@@ -395,7 +377,7 @@ static int as_completed_interrupted_main(void *arg)
 static void test_as_completed_interrupted(void)
 {
     CHECK_EQ(iou_as_completed_next(NULL, NULL), -EPERM);
-    CHECK_EQ(run_virtual(as_completed_interrupted_main), 0);
+    CHECK_EQ(run_virtual(as_completed_interrupted_main, NULL), 0);
 }
 
 /* Many tasks finishing in a shuffled order: handed back in exactly that order. */
@@ -432,7 +414,7 @@ static int as_completed_many_main(void *arg)
 
 static void test_as_completed_many(void)
 {
-    CHECK_EQ(run_virtual(as_completed_many_main), 0);
+    CHECK_EQ(run_virtual(as_completed_many_main, NULL), 0);
 }
 
 int main(void)

@@ -5,37 +5,16 @@
  * exact; the ones that involve kernel I/O use short real deadlines.
  */
 #include "check.h"
+#include "loopcheck.h"
+#include "testutil.h"
 #include "loop.h"
 #include "task.h"
-#include "testutil.h"
 
 #include <errno.h>
 #include <iou.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define HOUR ((uint64_t)3600 * 1000000000u)
-
-static const iou_loop_opts virtual_clock = {.virtual_clock = true};
-
-static int run_virtual(iou_fn main_fn)
-{
-    int r = iou_run_ex(main_fn, NULL, &virtual_clock);
-    if (r == -ENOSYS || r == -EPERM)
-        SKIP("io_uring unavailable: %s", iou_strerror(r));
-    return r;
-}
-
-/* At the end of each test's main: only main is alive and holds a stack, and
- * the kernel holds no operation of ours. */
-static void check_nothing_leaked(void)
-{
-    iou_loop *l = iou__loop();
-    CHECK_EQ(l->tasks_alive, 1);
-    CHECK_EQ(l->stacks.in_use, 1);
-    CHECK_EQ(l->ops_inflight, 0);
-}
 
 static void make_socketpair(int sv[2])
 {
@@ -89,7 +68,7 @@ static int sleep_deadline_main(void *arg)
 
 static void test_sleep_deadline(void)
 {
-    CHECK_EQ(run_virtual(sleep_deadline_main), 0);
+    CHECK_EQ(run_virtual(sleep_deadline_main, NULL), 0);
 }
 
 /* ---- iou_recv under a deadline: cancelled in the kernel, then awaited ------- */
@@ -152,7 +131,7 @@ static int nested_scopes_main(void *arg)
 
 static void test_nested_scopes(void)
 {
-    CHECK_EQ(run_virtual(nested_scopes_main), 0);
+    CHECK_EQ(run_virtual(nested_scopes_main, NULL), 0);
 }
 
 /* ---- iou_timeout ---------------------------------------------------------- */
@@ -205,7 +184,7 @@ static int timeout_main(void *arg)
 
 static void test_timeout(void)
 {
-    CHECK_EQ(run_virtual(timeout_main), 0);
+    CHECK_EQ(run_virtual(timeout_main, NULL), 0);
 }
 
 /* ---- each task has its own deadline ---------------------------------------- */
@@ -234,7 +213,7 @@ static int per_task_main(void *arg)
 
 static void test_deadline_is_per_task(void)
 {
-    CHECK_EQ(run_virtual(per_task_main), 0);
+    CHECK_EQ(run_virtual(per_task_main, NULL), 0);
 }
 
 /* ---- cancellation beats the deadline ---------------------------------------- */
@@ -265,7 +244,7 @@ static int cancel_beats_expired_main(void *arg)
 
 static void test_cancel_beats_expired_deadline(void)
 {
-    CHECK_EQ(run_virtual(cancel_beats_expired_main), 0);
+    CHECK_EQ(run_virtual(cancel_beats_expired_main, NULL), 0);
 }
 
 /*
@@ -376,7 +355,7 @@ static int sleep_race_main(void *arg)
 
 static void test_sleep_deadline_then_cancel(void)
 {
-    CHECK_EQ(run_virtual(sleep_race_main), 0);
+    CHECK_EQ(run_virtual(sleep_race_main, NULL), 0);
 }
 
 /* ---- deadline vs completion ------------------------------------------------- */

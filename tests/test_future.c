@@ -19,15 +19,6 @@ static iou_loop *new_virtual_loop(void)
     return l;
 }
 
-static int run_virtual(iou_fn fn, void *arg)
-{
-    iou_loop_opts o = {.virtual_clock = true};
-    int r = iou_run_ex(fn, arg, &o);
-    if (r == -ENOSYS || r == -EPERM)
-        SKIP("io_uring unavailable: %s", iou_strerror(r));
-    return r;
-}
-
 /* ---- resolved from a callback -------------------------------------------------- */
 
 static void set_42(void *arg)

@@ -5,6 +5,7 @@
  * and the FIFO / round-robin order in which children run.
  */
 #include "check.h"
+#include "loopcheck.h"
 #include "loop.h"
 #include "task.h"
 #include "testutil.h"
@@ -14,26 +15,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define HOUR ((uint64_t)3600 * 1000000000u)
-
-static const iou_loop_opts virtual_clock = {.virtual_clock = true};
-
-static int run_virtual(iou_fn main_fn)
-{
-    int r = iou_run_ex(main_fn, NULL, &virtual_clock);
-    if (r == -ENOSYS || r == -EPERM)
-        SKIP("io_uring unavailable: %s", iou_strerror(r));
-    return r;
-}
-
-static void check_nothing_leaked(void)
-{
-    iou_loop *l = iou__loop();
-    CHECK_EQ(l->tasks_alive, 1);
-    CHECK_EQ(l->stacks.in_use, 1);
-    CHECK_EQ(l->ops_inflight, 0);
-}
 
 /* ---- a configurable child ------------------------------------------------- */
 
@@ -112,7 +93,7 @@ static int all_succeed_main(void *arg)
 
 static void test_all_succeed(void)
 {
-    CHECK_EQ(run_virtual(all_succeed_main), 0);
+    CHECK_EQ(run_virtual(all_succeed_main, NULL), 0);
 }
 
 static int return_zero(void *arg)
@@ -156,7 +137,7 @@ static void test_edge_cases(void)
 {
     CHECK(iou_group_new() == NULL); /* outside a loop */
     CHECK_EQ(iou_group_wait(NULL), -EPERM);
-    CHECK_EQ(run_virtual(edge_cases_main), 0);
+    CHECK_EQ(run_virtual(edge_cases_main, NULL), 0);
 }
 
 /* ---- failure propagation ---------------------------------------------------- */
@@ -194,7 +175,7 @@ static int one_fails_main(void *arg)
 
 static void test_one_fails(void)
 {
-    CHECK_EQ(run_virtual(one_fails_main), 0);
+    CHECK_EQ(run_virtual(one_fails_main, NULL), 0);
 }
 
 /* The failure happens before the siblings even start, and a child spawned
@@ -229,7 +210,7 @@ static int fail_first_main(void *arg)
 
 static void test_failure_before_siblings_block(void)
 {
-    CHECK_EQ(run_virtual(fail_first_main), 0);
+    CHECK_EQ(run_virtual(fail_first_main, NULL), 0);
 }
 
 /* ---- children spawning children into the same group ------------------------- */
@@ -274,7 +255,7 @@ static int nested_spawn_main(void *arg)
 
 static void test_children_spawn_children(void)
 {
-    CHECK_EQ(run_virtual(nested_spawn_main), 0);
+    CHECK_EQ(run_virtual(nested_spawn_main, NULL), 0);
 }
 
 /* ---- the waiting task is cancelled / times out ------------------------------ */
@@ -324,7 +305,7 @@ static int cancel_waiter_main(void *arg)
 
 static void test_cancel_the_waiter(void)
 {
-    CHECK_EQ(run_virtual(cancel_waiter_main), 0);
+    CHECK_EQ(run_virtual(cancel_waiter_main, NULL), 0);
 }
 
 static int sleepers_group(void *arg)
@@ -359,7 +340,7 @@ static int waiter_deadline_main(void *arg)
 
 static void test_waiter_deadline(void)
 {
-    CHECK_EQ(run_virtual(waiter_deadline_main), 0);
+    CHECK_EQ(run_virtual(waiter_deadline_main, NULL), 0);
 }
 
 /* ---- iou_group_cancel --------------------------------------------------------- */
@@ -386,7 +367,7 @@ static int group_cancel_main(void *arg)
 
 static void test_group_cancel(void)
 {
-    CHECK_EQ(run_virtual(group_cancel_main), 0);
+    CHECK_EQ(run_virtual(group_cancel_main, NULL), 0);
 }
 
 /* ---- many children --------------------------------------------------------- */
@@ -416,7 +397,7 @@ static int many_main(void *arg)
 
 static void test_many_children(void)
 {
-    CHECK_EQ(run_virtual(many_main), 0);
+    CHECK_EQ(run_virtual(many_main, NULL), 0);
 }
 
 /* ---- ordering and fairness ---------------------------------------------------- */
@@ -455,7 +436,7 @@ static int fairness_main(void *arg)
 
 static void test_fifo_and_round_robin(void)
 {
-    CHECK_EQ(run_virtual(fairness_main), 0);
+    CHECK_EQ(run_virtual(fairness_main, NULL), 0);
 }
 
 /* A task that never stops yielding does not starve timers or completions:

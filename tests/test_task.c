@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define HOUR ((uint64_t)3600 * 1000000000u)
 
 /* ---- an order trace ------------------------------------------------------ */
 

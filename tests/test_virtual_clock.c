@@ -12,15 +12,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int run_virtual(iou_fn fn, void *arg)
-{
-    iou_loop_opts o = {.virtual_clock = true};
-    int r = iou_run_ex(fn, arg, &o);
-    if (r == -ENOSYS || r == -EPERM)
-        SKIP("io_uring unavailable: %s", iou_strerror(r));
-    return r;
-}
-
 /* ---- sleep(2 s) ---------------------------------------------------------------------- */
 
 static int sleep_two_seconds(void *arg)

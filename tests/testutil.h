@@ -41,14 +41,28 @@ static inline void watchdog(unsigned seconds)
     alarm(seconds);
 }
 
-/* iou_run(), but a kernel without (permitted) io_uring skips the test. */
-static inline int run_or_skip(iou_fn main_fn, void *arg)
+/* iou_run_ex(), but a kernel without (permitted) io_uring skips the test. */
+static inline int run_ex_or_skip(iou_fn main_fn, void *arg, const iou_loop_opts *opts)
 {
-    int r = iou_run(main_fn, arg);
+    int r = iou_run_ex(main_fn, arg, opts);
     if (r == -ENOSYS || r == -EPERM)
         SKIP("io_uring unavailable: %s", iou_strerror(r));
     return r;
 }
+
+static inline int run_or_skip(iou_fn main_fn, void *arg)
+{
+    return run_ex_or_skip(main_fn, arg, NULL);
+}
+
+/* On a loop with a virtual clock: hours of timers pass in microseconds. */
+static inline int run_virtual(iou_fn main_fn, void *arg)
+{
+    iou_loop_opts opts = {.virtual_clock = true};
+    return run_ex_or_skip(main_fn, arg, &opts);
+}
+
+#define HOUR ((uint64_t)3600 * 1000000000u)
 
 static inline uint64_t mono_ns(void)
 {
