@@ -154,7 +154,8 @@ def load_counter(d, bench, key):
         with open(path) as f:
             data = json.load(f)
         for b in data.get("benchmarks", []):
-            if b.get("run_type") == "iteration" and b.get("name") == bench and key in b:
+            name = b.get("name", "").split("/")[0]  # e.g. BM_pending_1M/iterations:1
+            if b.get("run_type") == "iteration" and name == bench and key in b:
                 vals.append(float(b[key]))
     return vals
 

@@ -2,34 +2,6 @@
 #include "loop.h"
 #include "task.h"
 
-void iou__waitq_push(iou__waitq *q, iou__waiter *w)
-{
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-    w->owner = q;
-}
-
-void iou__waitq_remove(iou__waitq *q, iou__waiter *w)
-{
-    if (w->owner != q)
-        return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    w->next = w->prev = NULL;
-    w->owner = NULL;
-}
-
 static void waiter_interrupted(iou_task *t, void *ctx)
 {
     iou__waiter *w = ctx;

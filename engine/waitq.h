@@ -45,10 +45,34 @@ iou__waiter *iou__waitq_wake_one(iou__waitq *q, int result);
 /* Wakes every waiter with result. */
 void iou__waitq_wake_all(iou__waitq *q, int result);
 
-/* Unlinks w if it is still queued (no wake). */
-void iou__waitq_remove(iou__waitq *q, iou__waiter *w);
-
 /* Appends w without parking (for waits on several queues, e.g. select). */
-void iou__waitq_push(iou__waitq *q, iou__waiter *w);
+static inline void iou__waitq_push(iou__waitq *q, iou__waiter *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    w->owner = q;
+}
+
+/* Unlinks w if it is still queued (no wake). */
+static inline void iou__waitq_remove(iou__waitq *q, iou__waiter *w)
+{
+    if (w->owner != q)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->next = w->prev = NULL;
+    w->owner = NULL;
+}
 
 #endif
