@@ -163,11 +163,11 @@ int iou__loop_run_until(iou_loop *l, iou_task *until)
             /* Every SQE belongs to an operation in flight: none, nothing to poll. */
             if (l->ops_inflight)
                 err = l->backend->poll(l, 0);
-        }
-        else if (iou__loop_idle(l))
+        } else if (iou__loop_idle(l)) {
             break;
-        else
+        } else {
             err = wait_for_events(l);
+        }
         if (err)
             break;
     }
@@ -189,11 +189,6 @@ void iou_loop_stop(iou_loop *l)
 /* Cancels every task and runs until they have ended and the kernel has
  * returned every operation. A task that ignores cancellation and parks
  * forever on nothing is abandoned only once no kernel operation is left. */
-void iou__raw_cancel_all(iou_loop *l);
-void iou__callbacks_drop(iou_loop *l);
-void iou__bufring_cancel_all(iou_loop *l);
-void iou__bufring_fini(iou_loop *l);
-
 void iou__loop_drain(iou_loop *l)
 {
     while (l->tasks_alive || l->ops_inflight || !iou__queue_empty(&l->ready)) {
@@ -208,8 +203,6 @@ void iou__loop_drain(iou_loop *l)
             break;
     }
 }
-
-void iou__callbacks_fini(iou_loop *l);
 
 void iou_loop_free(iou_loop *l)
 {

@@ -94,6 +94,14 @@ int iou__loop_run_until(iou_loop *l, iou_task *until);
  * operation (loop shutdown). */
 void iou__loop_drain(iou_loop *l);
 
+/* Shutdown hooks of the modules that keep their own work on the loop
+ * (callback.c, raw.c, bufring.c), called by the drain and iou_loop_free. */
+void iou__callbacks_drop(iou_loop *l);
+void iou__callbacks_fini(iou_loop *l);
+void iou__raw_cancel_all(iou_loop *l);
+void iou__bufring_cancel_all(iou_loop *l);
+void iou__bufring_fini(iou_loop *l);
+
 /* Monotonic clock, nanoseconds. */
 uint64_t iou__clock(void);
 
