@@ -213,6 +213,9 @@ static void prep(struct io_uring_sqe *sqe, iou__op *op)
     case IOU__OP_RECV_BUF:
     case IOU__OP_RECV_MULTI:
         io_uring_prep_recv(sqe, op->fd, NULL, io_len(op->len), (int)op->flags);
+        /* Poll first: an idle socket then never takes (or fails for lack of)
+         * a buffer; one is picked only when data is there. */
+        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
         if (op->kind == IOU__OP_RECV_MULTI)
             sqe->ioprio |= IORING_RECV_MULTISHOT;
         sqe->flags |= IOSQE_BUFFER_SELECT;

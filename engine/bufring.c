@@ -233,31 +233,9 @@ void iou__bufring_put(iou__bufring *r, unsigned bid)
     r->available++;
 }
 
-/* The SQE for a receive that selects a buffer; op->buf points back at op
- * (an IOU__OP_RAW record hands its buf to the prep function). */
-static void prep_select(struct io_uring_sqe *sqe, iou__op *op, unsigned short mode)
-{
-    io_uring_prep_recv(sqe, op->fd, NULL, 0, (int)op->flags);
-    sqe->ioprio |= mode | IORING_RECVSEND_POLL_FIRST;
-    sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = (uint16_t)op->off;
-}
-
-static void prep_single(struct io_uring_sqe *sqe, void *arg)
-{
-    prep_select(sqe, arg, 0);
-}
-
-static void prep_multi(struct io_uring_sqe *sqe, void *arg)
-{
-    prep_select(sqe, arg, IORING_RECV_MULTISHOT);
-}
-
 void iou__bufring_prep_recv(iou__op *op, int fd, int flags, bool multishot)
 {
-    op->kind = IOU__OP_RAW;
-    op->aux = multishot ? (void *)prep_multi : (void *)prep_single;
-    op->buf = op;
+    op->kind = multishot ? IOU__OP_RECV_MULTI : IOU__OP_RECV_BUF;
     op->fd = fd;
     op->flags = (unsigned)flags;
     op->off = IOU__BGID;
@@ -321,10 +299,7 @@ void iou__bufring_cancel_all(iou_loop *l)
         iou__rx_link *k = r->armed.next;
         link_remove(k);
         link_after(&done, k);
-        if (k->op->cancel_sent)
-            continue;
-        k->op->cancel_sent = true;
-        l->backend->cancel(l, k->op);
+        iou__op_cancel(l, k->op);
     }
     /* Put the survivors back (their completions are still to come). */
     while (done.next != &done) {

@@ -80,9 +80,8 @@ static inline unsigned char *iou__bufring_addr(const iou__bufring *r, unsigned b
  * (multishot or single-shot). IORING_RECVSEND_POLL_FIRST makes the kernel
  * wait for data before it looks at the ring, so an idle receive neither
  * holds a buffer nor fails with -ENOBUFS because others hold them all:
- * -ENOBUFS then means "data is waiting and no buffer is free". (An
- * IOU__OP_RAW record: the prepared RECV_BUF / RECV_MULTI kinds lack
- * POLL_FIRST, and without it the kernel picks a buffer, or fails, at issue.)
+ * -ENOBUFS then means "data is waiting and no buffer is free" (the backend
+ * sets POLL_FIRST for IOU__OP_RECV_BUF and IOU__OP_RECV_MULTI).
  */
 void iou__bufring_prep_recv(iou__op *op, int fd, int flags, bool multishot);
 

@@ -126,9 +126,7 @@ iou_timer *iou_call_at(iou_loop *l, uint64_t abs_ns, void (*cb)(void *), void *a
     t->loop = l;
     t->cb = cb;
     t->arg = arg;
-    /* IOU__NEVER means "no timer" to the loop: the latest real deadline is one before. */
-    uint64_t when = abs_ns < IOU__NEVER ? abs_ns : IOU__NEVER - 1;
-    if (iou__heap_insert(&l->timers, &t->timer, when) < 0) {
+    if (iou__heap_insert(&l->timers, &t->timer, abs_ns) < 0) {
         timer_release(t);
         return NULL;
     }
@@ -139,9 +137,7 @@ iou_timer *iou_call_later(iou_loop *l, uint64_t ns, void (*cb)(void *), void *ar
 {
     if (l == NULL)
         return NULL;
-    uint64_t now = iou__loop_now(l);
-    uint64_t when = ns > IOU__NEVER - 1 - now ? IOU__NEVER - 1 : now + ns;
-    return iou_call_at(l, when, cb, arg);
+    return iou_call_at(l, iou__time_after(iou__loop_now(l), ns), cb, arg);
 }
 
 int iou_timer_cancel(iou_timer *t)

@@ -42,12 +42,6 @@ uint64_t iou_deadline(void)
     return t ? t->deadline : IOU_NEVER;
 }
 
-/* now + ns, saturating: a sum past the clock's range means "no deadline". */
-static uint64_t after(uint64_t now, uint64_t ns)
-{
-    return ns >= IOU_NEVER - now ? IOU_NEVER : now + ns;
-}
-
 int iou_timeout(uint64_t ns, iou_fn fn, void *arg)
 {
     iou_task *t = iou__current();
@@ -55,7 +49,7 @@ int iou_timeout(uint64_t ns, iou_fn fn, void *arg)
         return -EPERM;
     if (fn == NULL)
         return -EINVAL;
-    uint64_t previous = iou_deadline_push(after(iou__loop_now(t->loop), ns));
+    uint64_t previous = iou_deadline_push(iou__time_after(iou__loop_now(t->loop), ns));
     int result = fn(arg);
     iou_deadline_pop(previous);
     return result;

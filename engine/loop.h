@@ -34,7 +34,6 @@ struct iou_loop {
     const iou__backend *backend;
     void *backend_data;
     size_t ops_inflight;
-    uint64_t completions; /* CQEs delivered so far */
     iou__stack_pool stacks;
     size_t default_stack;
     iou_task *live;     /* tasks not yet done (for shutdown) */
@@ -79,6 +78,12 @@ static inline void iou__ready(iou_loop *l, iou__work *w)
 
 /* The loop's clock (virtual when enabled). */
 uint64_t iou__loop_now(const iou_loop *l);
+
+/* now + ns, saturating at IOU__NEVER ("no deadline"). */
+static inline uint64_t iou__time_after(uint64_t now, uint64_t ns)
+{
+    return ns >= IOU__NEVER - now ? IOU__NEVER : now + ns;
+}
 
 /* Arms a timer; aborts with a message if memory runs out (timers back
  * blocking calls that have no error path for it). */

@@ -11,11 +11,6 @@
 
 #include <errno.h>
 
-static ssize_t syscall_result(ssize_t r)
-{
-    return r < 0 ? -errno : r;
-}
-
 static ssize_t await_msg(iou_task *t, uint8_t kind, int fd, struct msghdr *msg, int flags)
 {
     iou__op op = {.kind = kind, .fd = fd, .buf = msg, .flags = (unsigned)flags};
@@ -26,7 +21,7 @@ ssize_t iou_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     iou_task *t = iou__current();
     if (t == NULL)
-        return syscall_result(recvmsg(fd, msg, flags));
+        return iou__syscall_result(recvmsg(fd, msg, flags));
     return await_msg(t, IOU__OP_RECVMSG, fd, msg, flags);
 }
 
@@ -35,7 +30,7 @@ ssize_t iou_sendmsg(int fd, const struct msghdr *msg, int flags)
     flags |= MSG_NOSIGNAL; /* a closed peer is -EPIPE, not a process-killing SIGPIPE */
     iou_task *t = iou__current();
     if (t == NULL)
-        return syscall_result(sendmsg(fd, msg, flags));
+        return iou__syscall_result(sendmsg(fd, msg, flags));
     /* The kernel only reads *msg; the op record's pointer is not const. */
     return await_msg(t, IOU__OP_SENDMSG, fd, (struct msghdr *)msg, flags);
 }

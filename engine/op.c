@@ -14,7 +14,6 @@ void iou__op_submit(iou_loop *l, iou__op *op)
 
 void iou__op_complete(iou_loop *l, iou__op *op, int res, uint32_t flags)
 {
-    l->completions++;
     if (!(flags & IOU__CQE_MORE))
         l->ops_inflight--;
     op->res = res;
@@ -22,18 +21,38 @@ void iou__op_complete(iou_loop *l, iou__op *op, int res, uint32_t flags)
     op->done(op);
 }
 
+void iou__op_cancel(iou_loop *l, iou__op *op)
+{
+    if (op->cancel_sent)
+        return;
+    op->cancel_sent = true;
+    l->backend->cancel(l, op);
+}
+
+/* A completion flagged MORE: another follows, and the record (and buffer)
+ * stay the kernel's until it does. The first one carries the result. */
+static void more_follows(iou__op *op)
+{
+    if (!op->saw_more) {
+        op->saw_more = true;
+        op->first_res = op->res;
+    }
+    if (op->cancel_on_more)
+        iou__op_cancel(op->task->loop, op);
+}
+
 static void wake_waiter(iou__op *op)
 {
+    if (op->cqe_flags & IOU__CQE_MORE) {
+        more_follows(op);
+        return;
+    }
     iou__wake(op->task);
 }
 
 static void cancel_in_kernel(iou_task *t, void *ctx)
 {
-    iou__op *op = ctx;
-    if (op->cancel_sent)
-        return;
-    op->cancel_sent = true;
-    t->loop->backend->cancel(t->loop, op);
+    iou__op_cancel(t->loop, ctx);
 }
 
 static int await(iou_task *t, iou__op *op, iou__interrupt_fn hook)
@@ -41,13 +60,15 @@ static int await(iou_task *t, iou__op *op, iou__interrupt_fn hook)
     op->task = t;
     op->done = wake_waiter;
     op->cancel_sent = false;
+    op->saw_more = false;
     iou__op_submit(t->loop, op);
     int why = iou__park(t, hook, op);
+    int res = op->saw_more ? op->first_res : op->res;
     /* Only a cancelled operation reports the interruption; one that completed
      * anyway returns its result (bytes moved, a new fd) so nothing is lost. */
-    if (why && op->res == -ECANCELED)
+    if (why && res == -ECANCELED)
         return why;
-    return op->res;
+    return res;
 }
 
 int iou__op_await(iou_task *t, iou__op *op)

@@ -7,6 +7,7 @@
 #ifndef IOU_OP_H
 #define IOU_OP_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,7 +31,9 @@ enum iou__op_kind {
     IOU__OP_RAW,     /* aux = iou_prep_fn, buf = its argument (io_uring only) */
     IOU__OP_ACCEPT_MULTI, /* fd, flags: multishot accept, one completion per connection */
     IOU__OP_RECV_BUF,     /* fd, len (0 = buffer size), flags, off = buffer group: the
-                             kernel picks a provided buffer (CQE flags carry its id) */
+                             kernel picks a provided buffer (CQE flags carry its id).
+                             Polled first, so an idle socket never takes a buffer and
+                             -ENOBUFS only means "data waiting, ring empty" */
     IOU__OP_RECV_MULTI,   /* as RECV_BUF, multishot: one completion per arrival */
     IOU__OP_RECVMSG,      /* fd, buf = struct msghdr *, flags */
     IOU__OP_SENDMSG,      /* fd, buf = struct msghdr *, flags */
@@ -50,10 +53,13 @@ typedef struct iou__op iou__op;
 struct iou__op {
     uint8_t kind;
     bool cancel_sent;
+    bool saw_more;       /* a completion flagged IOU__CQE_MORE arrived: first_res is set */
+    bool cancel_on_more; /* awaited multishot: cancel after the first completion */
     int fd;
     int res;            /* the completion's result: count or negative errno */
     uint32_t cqe_flags; /* flags of the last completion */
     unsigned flags;
+    int first_res;      /* with saw_more: the first completion's result */
     void *buf;
     size_t len;
     uint64_t off;
@@ -65,13 +71,26 @@ struct iou__op {
 /* Queues op on l's backend and counts it in flight until its final completion. */
 void iou__op_submit(iou_loop *l, iou__op *op);
 
+/* Asks the backend to cancel op, at most once per operation; op still
+ * completes (perhaps successfully). */
+void iou__op_cancel(iou_loop *l, iou__op *op);
+
+/* An ordinary system call's return value as iou returns it: -errno on failure. */
+static inline long iou__syscall_result(long r)
+{
+    return r < 0 ? -(long)errno : r;
+}
+
 /* Called by the backend for each completion. flags are io_uring CQE flags
  * (the epoll backend synthesises the same bits); IOU__CQE_MORE means the
  * operation stays in flight (multishot). */
 void iou__op_complete(iou_loop *l, iou__op *op, int res, uint32_t flags);
 
-/* Submits op for the running task t and parks until it completes; the kernel
- * is asked to cancel it if t is cancelled or its deadline passes. Returns the
+/* Submits op for the running task t and parks until its final completion
+ * (for a request that completes more than once, e.g. zero-copy send's
+ * notification, the task stays parked until the kernel lets go; the result
+ * is the first completion's); the kernel is asked to cancel it if t is
+ * cancelled or its deadline passes. Returns the
  * result, or the interruption (-ECANCELED / -ETIMEDOUT) if that is why the
  * operation ended. Checks for a pending interruption first. */
 int iou__op_await(iou_task *t, iou__op *op);

@@ -8,11 +8,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-static long syscall_result(long r)
-{
-    return r < 0 ? -errno : r;
-}
-
 int iou_nop(void)
 {
     iou_task *t = iou__current();
@@ -26,7 +21,7 @@ int iou_open(const char *path, int flags, mode_t mode)
 {
     iou_task *t = iou__current();
     if (t == NULL)
-        return (int)syscall_result(open(path, flags, mode));
+        return (int)iou__syscall_result(open(path, flags, mode));
     iou__op op = {.kind = IOU__OP_OPENAT, .fd = AT_FDCWD, .buf = (void *)path,
                   .flags = (unsigned)flags, .len = mode};
     return iou__op_await(t, &op);
@@ -36,7 +31,7 @@ int iou_close(int fd)
 {
     iou_task *t = iou__current();
     if (t == NULL)
-        return (int)syscall_result(close(fd));
+        return (int)iou__syscall_result(close(fd));
     iou__op op = {.kind = IOU__OP_CLOSE, .fd = fd};
     return iou__op_await_uninterruptible(t, &op);
 }
@@ -50,7 +45,7 @@ ssize_t iou_read(int fd, void *buf, size_t len, int64_t off)
 {
     iou_task *t = iou__current();
     if (t == NULL)
-        return syscall_result(off < 0 ? read(fd, buf, len) : pread(fd, buf, len, off));
+        return iou__syscall_result(off < 0 ? read(fd, buf, len) : pread(fd, buf, len, off));
     iou__op op = {.kind = IOU__OP_READ, .fd = fd, .buf = buf, .len = len, .off = offset_of(off)};
     return iou__op_await(t, &op);
 }
@@ -59,7 +54,7 @@ ssize_t iou_write(int fd, const void *buf, size_t len, int64_t off)
 {
     iou_task *t = iou__current();
     if (t == NULL)
-        return syscall_result(off < 0 ? write(fd, buf, len) : pwrite(fd, buf, len, off));
+        return iou__syscall_result(off < 0 ? write(fd, buf, len) : pwrite(fd, buf, len, off));
     iou__op op = {.kind = IOU__OP_WRITE, .fd = fd, .buf = (void *)buf, .len = len,
                   .off = offset_of(off)};
     return iou__op_await(t, &op);
@@ -69,7 +64,7 @@ int iou_fsync(int fd)
 {
     iou_task *t = iou__current();
     if (t == NULL)
-        return (int)syscall_result(fsync(fd));
+        return (int)iou__syscall_result(fsync(fd));
     iou__op op = {.kind = IOU__OP_FSYNC, .fd = fd};
     return iou__op_await(t, &op);
 }

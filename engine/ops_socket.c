@@ -6,16 +6,11 @@
 #include <errno.h>
 #include <sys/socket.h>
 
-static long syscall_result(long r)
-{
-    return r < 0 ? -errno : r;
-}
-
 int iou_socket(int domain, int type, int protocol)
 {
     iou_task *t = iou__current();
     if (t == NULL)
-        return (int)syscall_result(socket(domain, type, protocol));
+        return (int)iou__syscall_result(socket(domain, type, protocol));
     iou__op op = {.kind = IOU__OP_SOCKET, .fd = domain, .flags = (unsigned)type,
                   .len = (size_t)protocol};
     return iou__op_await(t, &op);
@@ -25,7 +20,7 @@ int iou_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
     iou_task *t = iou__current();
     if (t == NULL)
-        return (int)syscall_result(accept4(fd, addr, addrlen, SOCK_CLOEXEC));
+        return (int)iou__syscall_result(accept4(fd, addr, addrlen, SOCK_CLOEXEC));
     iou__op op = {.kind = IOU__OP_ACCEPT, .fd = fd, .buf = addr, .aux = addrlen,
                   .flags = SOCK_CLOEXEC};
     return iou__op_await(t, &op);
@@ -35,7 +30,7 @@ int iou_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
     iou_task *t = iou__current();
     if (t == NULL)
-        return (int)syscall_result(connect(fd, addr, addrlen));
+        return (int)iou__syscall_result(connect(fd, addr, addrlen));
     iou__op op = {.kind = IOU__OP_CONNECT, .fd = fd, .buf = (void *)addr, .len = addrlen};
     return iou__op_await(t, &op);
 }
@@ -44,7 +39,7 @@ ssize_t iou_recv(int fd, void *buf, size_t len, int flags)
 {
     iou_task *t = iou__current();
     if (t == NULL)
-        return syscall_result(recv(fd, buf, len, flags));
+        return iou__syscall_result(recv(fd, buf, len, flags));
     iou__op op = {.kind = IOU__OP_RECV, .fd = fd, .buf = buf, .len = len, .flags = (unsigned)flags};
     return iou__op_await(t, &op);
 }
@@ -54,7 +49,7 @@ ssize_t iou_send(int fd, const void *buf, size_t len, int flags)
     flags |= MSG_NOSIGNAL; /* a closed peer is -EPIPE, not a process-killing SIGPIPE */
     iou_task *t = iou__current();
     if (t == NULL)
-        return syscall_result(send(fd, buf, len, flags));
+        return iou__syscall_result(send(fd, buf, len, flags));
     iou__op op = {.kind = IOU__OP_SEND, .fd = fd, .buf = (void *)buf, .len = len,
                   .flags = (unsigned)flags};
     return iou__op_await(t, &op);

@@ -1,14 +1,10 @@
 /*
  * Raw SQEs: any io_uring opcode, prepared by the caller.
  *
- * Task flavour (iou_submit_sqe): the operation record lives on the task's
- * stack and the task stays parked until the request's final completion, as
- * for every other operation (invariant 1). A request may complete more than
- * once (multishot, or zero-copy send's notification): each CQE flagged
- * IOU__CQE_MORE is followed by another, so the task is woken only by the
- * final one and returns the first CQE's res. After a first CQE with MORE the
- * request is cancelled in the kernel, so a multishot request cannot keep the
- * task parked forever.
+ * Task flavour (iou_submit_sqe): an ordinary awaited operation (iou__op_await
+ * keeps the task parked until the final completion and returns the first
+ * one's res), with cancel_on_more set so a multishot request is cancelled
+ * after its first completion and cannot keep the task parked forever.
  *
  * Callback flavour (iou_loop_submit_sqe): a heap record, linked in the loop's
  * list of requests in flight, calls the user's function for every CQE and is
@@ -22,7 +18,6 @@
 #include <errno.h>
 #include <liburing.h>
 #include <stdlib.h>
-
 
 /* ---- preparing ---------------------------------------------------------------- */
 
@@ -46,56 +41,12 @@ static void prep_checked(struct io_uring_sqe *sqe, void *ctx)
     sqe->flags &= (uint8_t) ~(IOSQE_CQE_SKIP_SUCCESS | IOSQE_IO_LINK | IOSQE_IO_HARDLINK);
 }
 
-static void submit_raw(iou_loop *l, iou__op *op, iou_prep_fn prep, void *arg)
-{
-    raw_prep p = {prep, arg};
-    op->kind = IOU__OP_RAW;
-    op->aux = (void *)prep_checked;
-    op->buf = &p;
-    op->cancel_sent = false;
-    iou__op_submit(l, op);
-    op->buf = NULL; /* p is gone */
-}
-
-static void cancel_once(iou_loop *l, iou__op *op)
-{
-    if (op->cancel_sent)
-        return;
-    op->cancel_sent = true;
-    l->backend->cancel(l, op);
-}
-
 static bool has_uring(const iou_loop *l)
 {
     return l->backend == &iou__backend_uring;
 }
 
 /* ---- task flavour --------------------------------------------------------------- */
-
-typedef struct raw_wait {
-    iou__op op;
-    int res;        /* the first CQE's res */
-    bool have_res;
-} raw_wait;
-
-static void task_cqe(iou__op *op)
-{
-    raw_wait *w = iou__container_of(op, raw_wait, op);
-    if (!w->have_res) {
-        w->res = op->res;
-        w->have_res = true;
-    }
-    if (op->cqe_flags & IOU__CQE_MORE) {
-        cancel_once(op->task->loop, op); /* more CQEs follow: wait for the last */
-        return;
-    }
-    iou__wake(op->task);
-}
-
-static void task_interrupted(iou_task *t, void *ctx)
-{
-    cancel_once(t->loop, ctx);
-}
 
 int iou_submit_sqe(iou_prep_fn prep, void *arg)
 {
@@ -106,16 +57,10 @@ int iou_submit_sqe(iou_prep_fn prep, void *arg)
         return -EINVAL;
     if (!has_uring(t->loop))
         return -ENOTSUP;
-    int err = iou__interrupted(t);
-    if (err)
-        return err;
-    raw_wait w = {.op = {.task = t, .done = task_cqe}};
-    submit_raw(t->loop, &w.op, prep, arg);
-    int why = iou__park(t, task_interrupted, &w.op);
-    /* As iou__op_await: a request the kernel completed anyway keeps its result. */
-    if (why && w.res == -ECANCELED)
-        return why;
-    return w.res;
+    raw_prep p = {prep, arg}; /* lives until the call returns: past the submission */
+    iou__op op = {.kind = IOU__OP_RAW, .aux = (void *)prep_checked, .buf = &p,
+                  .cancel_on_more = true};
+    return iou__op_await(t, &op);
 }
 
 /* ---- callback flavour ------------------------------------------------------------ */
@@ -201,7 +146,12 @@ int iou_loop_submit_sqe(iou_loop *l, iou_prep_fn prep, void *prep_arg, iou_cqe_f
     r->done = done;
     r->done_arg = done_arg;
     list_add(l, r);
-    submit_raw(l, &r->op, prep, prep_arg);
+    raw_prep p = {prep, prep_arg}; /* the backend preps during the submission */
+    r->op.kind = IOU__OP_RAW;
+    r->op.aux = (void *)prep_checked;
+    r->op.buf = &p;
+    iou__op_submit(l, &r->op);
+    r->op.buf = NULL; /* p is gone */
     return 0;
 }
 
@@ -213,11 +163,10 @@ int iou_loop_submit_sqe(iou_loop *l, iou_prep_fn prep, void *prep_arg, iou_cqe_f
  * final completions, whose callbacks still run) and refuses new requests from
  * now on, so a callback that resubmits on completion cannot keep the drain
  * going forever.
-
  */
 void iou__raw_cancel_all(iou_loop *l)
 {
     l->raw_ops = (void *)((uintptr_t)l->raw_ops | CLOSING);
     for (raw_req *r = list_head(l); r; r = r->next)
-        cancel_once(l, &r->op);
+        iou__op_cancel(l, &r->op);
 }

@@ -156,11 +156,7 @@ static void cancel_conns(server *s)
 
 static void cancel_accept(server *s)
 {
-    iou__op *op = &s->accept;
-    if (op->cancel_sent)
-        return;
-    op->cancel_sent = true;
-    loop_of(s)->backend->cancel(loop_of(s), op);
+    iou__op_cancel(loop_of(s), &s->accept);
 }
 
 static bool at_limit(const server *s)

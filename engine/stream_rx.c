@@ -45,11 +45,7 @@ static void wake_reader(iou_stream *s)
 
 static void cancel_rx(iou_stream *s)
 {
-    if (s->rx.cancel_sent)
-        return;
-    s->rx.cancel_sent = true;
-    iou_loop *l = s->ring->loop;
-    l->backend->cancel(l, &s->rx);
+    iou__op_cancel(s->ring->loop, &s->rx);
 }
 
 /* The receive delivered res bytes into buffer bid; more: it stays armed. */

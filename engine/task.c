@@ -21,11 +21,6 @@ iou_task *iou_self(void)
     return iou__current();
 }
 
-static bool is_done(const iou_task *t)
-{
-    return t->state == IOU__TASK_DONE;
-}
-
 /* ---- switching ---------------------------------------------------------- */
 
 static iou__fiber_target loop_target(iou_loop *l)
@@ -137,9 +132,9 @@ static void resume(iou__work *w)
     iou__fiber_switch(&l->sched_ctx, &l->sched_fake_stack,
                       (iou__fiber_target){&t->ctx, t->stack->lo, t->stack->size, t->tsan_fiber});
     l->current = NULL;
-    if (is_done(t))
+    if (iou__task_done(t))
         retire(l, t);
-    else if (t->check_canary && !iou__stack_canary_ok(t->stack))
+    else if (t->check_canary && !iou__stack_canary_intact(t->stack))
         iou__overflow_report(t);
 }
 
@@ -318,7 +313,7 @@ int iou_cancel(iou_task *t)
 {
     if (t == NULL)
         return -EINVAL;
-    if (is_done(t))
+    if (iou__task_done(t))
         return -ESRCH;
     t->cancelled = true;
     if (t->state == IOU__TASK_PARKED)
@@ -356,7 +351,7 @@ int iou_join(iou_task *target)
     if (target == NULL || target == t || target->detached || target->joiner ||
         target->loop != t->loop)
         return -EINVAL;
-    if (!is_done(target)) {
+    if (!iou__task_done(target)) {
         target->joiner = t;
         if (iou__interrupted(t)) {
             iou_cancel(target);
@@ -374,7 +369,7 @@ void iou_detach(iou_task *t)
 {
     if (t == NULL || t->detached || t->joiner)
         return;
-    if (is_done(t)) {
+    if (iou__task_done(t)) {
         release_finished(t->loop, t);
         return;
     }

@@ -11,11 +11,6 @@ uint64_t iou_now(void)
     return l ? iou__loop_now(l) : iou__clock();
 }
 
-static uint64_t deadline_after(uint64_t now, uint64_t ns)
-{
-    return ns >= IOU__NEVER - now ? IOU__NEVER - 1 : now + ns;
-}
-
 typedef struct sleeper {
     iou__timer timer;
     iou_task *task;
@@ -51,6 +46,6 @@ int iou_sleep(uint64_t ns)
     if (err)
         return err;
     sleeper s = {.timer = {.slot = IOU__TIMER_IDLE, .fire = sleep_over}, .task = t};
-    iou__timer_arm(t->loop, &s.timer, deadline_after(iou__loop_now(t->loop), ns));
+    iou__timer_arm(t->loop, &s.timer, iou__time_after(iou__loop_now(t->loop), ns));
     return iou__park(t, sleep_interrupted, &s);
 }

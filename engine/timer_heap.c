@@ -79,6 +79,8 @@ int iou__heap_insert(iou__timer_heap *h, iou__timer *t, uint64_t when)
 {
     if (h->len == h->cap && grow(h) < 0)
         return -ENOMEM;
+    if (when == IOU__NEVER)
+        when = IOU__NEVER - 1; /* IOU__NEVER is iou__heap_next's "empty" */
     t->when = when;
     t->seq = h->next_seq++;
     sift_up(h, h->len++, (iou__heap_slot){when, t});
