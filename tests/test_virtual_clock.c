@@ -185,16 +185,20 @@ static void test_io_deadline(void)
 }
 
 /*
- * A peer outside the loop (a thread) answers after 30 ms of real time, while
- * a callback request completes after 2 ms without waking any task. That early
- * completion must not let time jump to the recv's 500 ms deadline: the recv
- * has not had its 500 ms (of real waiting) yet.
+ * A peer outside the loop (a thread) answers only after an unrelated
+ * callback request has completed (2 ms of real time) without waking any
+ * task. That completion must not let time jump to the recv's 500 ms
+ * deadline: the recv has not had its 500 ms (of real waiting) yet. The
+ * order is an event, not a delay: the completion's callback signals the
+ * thread through a pipe, and the thread sends only then.
  */
+static int unrelated_done[2]; /* pipe: the callback -> the late sender */
+
 static void *late_sender(void *arg)
 {
     int fd = *(int *)arg;
-    struct timespec ts = {0, 30 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    char c;
+    CHECK_EQ(read(unrelated_done[0], &c, 1), 1); /* the unrelated completion came */
     CHECK_EQ(write(fd, "hi", 2), 2);
     return NULL;
 }
@@ -204,11 +208,12 @@ static void prep_timeout(struct io_uring_sqe *sqe, void *arg)
     io_uring_prep_timeout(sqe, arg, 0, 0);
 }
 
-static void ignore_cqe(void *arg, int res, uint32_t flags)
+static void signal_sender(void *arg, int res, uint32_t flags)
 {
     (void)arg;
     (void)res;
     (void)flags;
+    CHECK_EQ(write(unrelated_done[1], "x", 1), 1);
 }
 
 static int early_unrelated_completion(void *arg)
@@ -216,10 +221,11 @@ static int early_unrelated_completion(void *arg)
     (void)arg;
     int sv[2];
     CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    CHECK_EQ(pipe(unrelated_done), 0);
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, late_sender, &sv[1]), 0);
     static struct __kernel_timespec ts = {.tv_nsec = 2 * 1000 * 1000};
-    CHECK_EQ(iou_loop_submit_sqe(iou_loop_current(), prep_timeout, &ts, ignore_cqe, NULL), 0);
+    CHECK_EQ(iou_loop_submit_sqe(iou_loop_current(), prep_timeout, &ts, signal_sender, NULL), 0);
     char buf[4];
     uint64_t prev = iou_deadline_push(iou_now() + MS(500));
     ssize_t n = iou_recv(sv[0], buf, sizeof(buf), 0);
@@ -228,6 +234,8 @@ static int early_unrelated_completion(void *arg)
     CHECK_EQ(n, 2);
     close(sv[0]);
     close(sv[1]);
+    close(unrelated_done[0]);
+    close(unrelated_done[1]);
     return 0;
 }
 

@@ -1,9 +1,11 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Smoke test of the tools (CTest: tools_echo_load). For each iou-echo mode:
 # start it on a free port, run iou-load against it (every echoed byte is
 # verified, pipelined, sizes that split across reads), hold idle connections,
 # then check that SIGTERM ends the server cleanly (exit status 0).
 # Usage: smoke.sh IOU-ECHO IOU-LOAD        exit 77: io_uring unavailable
+# The server's first line (its "listening on HOST:PORT" or the error it exits
+# with) is read from a FIFO: the script waits on that event, not on a delay.
 set -eu
 ECHO=$1
 LOAD=$2
@@ -22,22 +24,21 @@ fail() {
 }
 
 for mode in stream buf copy; do
-    "$ECHO" --port 0 --mode "$mode" --duration 60 >"$tmp/server" 2>&1 &
+    rm -f "$tmp/fifo"
+    mkfifo "$tmp/fifo"
+    "$ECHO" --port 0 --mode "$mode" --duration 60 >"$tmp/fifo" 2>&1 &
     pid=$!
-    port=""
-    i=0
-    while [ $i -lt 250 ] && [ -z "$port" ]; do
-        port=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\) .*/\1/p' "$tmp/server")
-        if [ -z "$port" ] && ! kill -0 "$pid" 2>/dev/null; then
-            if grep -qiE "not implemented|not permitted|not supported" "$tmp/server"; then
-                echo "smoke: io_uring unavailable: $(cat "$tmp/server")"
-                exit 77
-            fi
-            fail "iou-echo --mode $mode did not start"
-        fi
-        i=$((i + 1))
-        sleep 0.02
-    done
+    exec 3<"$tmp/fifo"
+    first=""
+    IFS= read -r -t 10 first <&3 || true
+    echo "$first" >"$tmp/server"
+    cat <&3 >>"$tmp/server" & # the rest, so the server never blocks on its output
+    exec 3<&-
+    port=$(printf '%s\n' "$first" | sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\) .*/\1/p')
+    if [ -z "$port" ] && printf '%s\n' "$first" | grep -qiE "not implemented|not permitted|not supported"; then
+        echo "smoke: io_uring unavailable: $first"
+        exit 77
+    fi
     [ -n "$port" ] || fail "iou-echo --mode $mode printed no port"
 
     for args in "-c 1 -m 64" "-c 20 -m 1000 -d 4" "-c 4 -m 100000 -d 8"; do
