@@ -43,17 +43,6 @@ static void tcp_pair(int *client, int *server)
     CHECK(setsockopt(*client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0);
 }
 
-static void send_all(int fd, const void *buf, size_t len)
-{
-    const unsigned char *p = buf;
-    while (len) {
-        ssize_t n = iou_send(fd, p, len, 0);
-        CHECK(n > 0);
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
 static iou_bufring_stats stats(void)
 {
     iou_bufring_stats st;
@@ -98,7 +87,7 @@ static int send_pattern(void *arg)
         size_t n = 1 + rng_next(&rng) % s->max_chunk;
         n = n > s->total - sent ? s->total - sent : n;
         pattern_fill(buf, n, (uint32_t)s->seed, sent);
-        send_all(s->fd, buf, n);
+        check_send_all(s->fd, buf, n);
         sent += n;
         if (s->yield_each)
             iou_yield();
@@ -137,7 +126,7 @@ static int round_trip_main(void *arg)
     (void)arg;
     int c, s;
     tcp_pair(&c, &s);
-    send_all(c, "hello", 5);
+    check_send_all(c, "hello", 5);
     iou_buf b;
     CHECK_EQ(iou_recv_buf(s, &b, 0), 5);
     need_ring();
@@ -337,7 +326,7 @@ static int chatty_main(void *arg)
     fprintf(stderr, "chatty: fewest free buffers %u of %u while lagging (cap 4), %llu pauses\n",
             least, stats().count, (unsigned long long)stats().paused);
     CHECK(least >= stats().count - 2);
-    send_all(qc, "ping\n", 5);
+    check_send_all(qc, "ping\n", 5);
     int spins = 0;
     while (!q.got && spins < 1000) {
         lagging_reads(chatty, 1);
@@ -392,7 +381,7 @@ static int cancel_main(void *arg)
     int c, s;
     tcp_pair(&c, &s);
     iou_buf b;
-    send_all(c, "x", 1);
+    check_send_all(c, "x", 1);
     CHECK_EQ(iou_recv_buf(s, &b, 0), 1); /* creates the ring */
     iou_buf_release(&b);
     need_ring();
@@ -417,7 +406,7 @@ static int cancel_main(void *arg)
     w = (waiter){.fd = s};
     t = iou_spawn(recv_waiter, &w);
     settle_tasks();
-    send_all(c, "abc", 3);
+    check_send_all(c, "abc", 3);
     iou_cancel(t);
     CHECK_EQ(iou_join(t), 0);
     CHECK(w.res == 3 || w.res == -ECANCELED);
@@ -446,7 +435,7 @@ static int config_main(void *arg)
     CHECK_EQ(iou_bufring_config(&(iou_bufring_opts){.count = 8, .size = 100}), 0);
     int c, s;
     tcp_pair(&c, &s);
-    send_all(c, "0123456789", 10);
+    check_send_all(c, "0123456789", 10);
     iou_buf b;
     CHECK_EQ(iou_recv_buf(s, &b, 0), 10);
     need_ring();

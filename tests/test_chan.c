@@ -7,32 +7,12 @@
  * Deadlines run on the virtual clock.
  */
 #include "check.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <iou.h>
 #include <stdint.h>
 #include <string.h>
-
-static void run(iou_fn fn)
-{
-    int r = iou_run_ex(fn, NULL, &(iou_loop_opts){.virtual_clock = true});
-    if (r == -ENOSYS || r == -EPERM)
-        SKIP("io_uring unavailable: %s", iou_strerror(r));
-    CHECK_EQ(r, 0);
-}
-
-static void settle(void)
-{
-    for (int i = 0; i < 4; i++)
-        iou_yield();
-}
-
-static iou_task *spawn(iou_fn fn, void *arg)
-{
-    iou_task *t = iou_spawn(fn, arg);
-    CHECK(t != NULL);
-    return t;
-}
 
 static iou_chan *chan(size_t elem_size, size_t cap)
 {
@@ -83,7 +63,7 @@ static int buffered_main(void *arg)
     /* Blocked senders queue behind the buffer, in order. */
     iou_task *t[3];
     for (int i = 0; i < 3; i++)
-        t[i] = spawn(send_arg, (void *)(intptr_t)(4 + i));
+        t[i] = spawn_checked(send_arg, (void *)(intptr_t)(4 + i));
     settle();
     CHECK_EQ(iou_chan_len(ch), 4);
     for (int i = 0; i < 7; i++) {
@@ -135,7 +115,7 @@ static int rendezvous_main(void *arg)
     CHECK_EQ(iou_chan_try_recv(ch, &v), -EAGAIN);
 
     /* Sender first: it waits until a receiver has copied its element. */
-    iou_task *s = spawn(send_arg, (void *)(intptr_t)42);
+    iou_task *s = spawn_checked(send_arg, (void *)(intptr_t)42);
     settle();
     CHECK_EQ(iou_chan_len(ch), 0);
     CHECK_EQ(iou_chan_recv(ch, &v), 0);
@@ -143,7 +123,7 @@ static int rendezvous_main(void *arg)
     CHECK_EQ(iou_join(s), 0);
 
     /* Receiver first: a try_send succeeds because it waits. */
-    iou_task *r = spawn(recv_one, NULL);
+    iou_task *r = spawn_checked(recv_one, NULL);
     settle();
     CHECK_EQ(iou_chan_try_send(ch, &(int){7}), 0);
     CHECK_EQ(iou_join(r), 7);
@@ -151,7 +131,7 @@ static int rendezvous_main(void *arg)
     /* Pairing is FIFO on both sides. */
     iou_task *rs[3];
     for (int i = 0; i < 3; i++)
-        rs[i] = spawn(recv_one, NULL);
+        rs[i] = spawn_checked(recv_one, NULL);
     settle();
     for (int i = 0; i < 3; i++)
         CHECK_EQ(iou_chan_send(ch, &(int){100 + i}), 0);
@@ -214,9 +194,9 @@ static int mpmc_main(void *arg)
     received = 0;
     iou_task *p[PRODUCERS], *c[CONSUMERS];
     for (int i = 0; i < CONSUMERS; i++)
-        c[i] = spawn(consumer, NULL);
+        c[i] = spawn_checked(consumer, NULL);
     for (int i = 0; i < PRODUCERS; i++)
-        p[i] = spawn(producer, (void *)(intptr_t)i);
+        p[i] = spawn_checked(producer, (void *)(intptr_t)i);
     for (int i = 0; i < PRODUCERS; i++)
         CHECK_EQ(iou_join(p[i]), 0);
     iou_chan_close(ch); /* consumers drain, then see -EPIPE */
@@ -238,7 +218,7 @@ static int close_senders_main(void *arg)
     CHECK_EQ(iou_chan_send(ch, &(int){5}), 0);
     iou_task *s[3];
     for (int i = 0; i < 3; i++)
-        s[i] = spawn(send_arg, (void *)(intptr_t)i);
+        s[i] = spawn_checked(send_arg, (void *)(intptr_t)i);
     settle();
     iou_chan_close(ch);
     iou_chan_close(ch); /* idempotent */
@@ -255,7 +235,7 @@ static int close_senders_main(void *arg)
 
     /* Rendezvous: a blocked sender's element is not delivered after close. */
     ch = chan(sizeof(int), 0);
-    iou_task *r = spawn(send_arg, (void *)(intptr_t)1);
+    iou_task *r = spawn_checked(send_arg, (void *)(intptr_t)1);
     settle();
     iou_chan_close(ch);
     CHECK_EQ(iou_join(r), -EPIPE);
@@ -270,7 +250,7 @@ static int close_receivers_main(void *arg)
     ch = chan(sizeof(int), 4);
     iou_task *r[3];
     for (int i = 0; i < 3; i++)
-        r[i] = spawn(recv_one, NULL);
+        r[i] = spawn_checked(recv_one, NULL);
     settle();
     iou_chan_close(ch);
     for (int i = 0; i < 3; i++)
@@ -284,7 +264,7 @@ static int close_receivers_main(void *arg)
     iou_chan_close(ch);
     iou_task *d[5];
     for (int i = 0; i < 5; i++)
-        d[i] = spawn(recv_one, NULL);
+        d[i] = spawn_checked(recv_one, NULL);
     for (int i = 0; i < 3; i++)
         CHECK_EQ(iou_join(d[i]), i);
     for (int i = 3; i < 5; i++)
@@ -309,9 +289,9 @@ static int interrupt_main(void *arg)
     (void)arg;
     ch = chan(sizeof(int), 1);
     CHECK_EQ(iou_chan_send(ch, &(int){0}), 0);
-    iou_task *a = spawn(send_arg, (void *)(intptr_t)1);
-    iou_task *b = spawn(send_with_deadline, (void *)(intptr_t)2);
-    iou_task *c = spawn(send_arg, (void *)(intptr_t)3);
+    iou_task *a = spawn_checked(send_arg, (void *)(intptr_t)1);
+    iou_task *b = spawn_checked(send_with_deadline, (void *)(intptr_t)2);
+    iou_task *c = spawn_checked(send_arg, (void *)(intptr_t)3);
     settle();
     CHECK_EQ(iou_cancel(a), 0);
     CHECK_EQ(iou_join(a), -ECANCELED);
@@ -327,7 +307,7 @@ static int interrupt_main(void *arg)
 
     /* Receivers: cancelled one gets nothing; a woken-then-cancelled one keeps
      * the element it was handed. */
-    iou_task *r1 = spawn(recv_one, NULL), *r2 = spawn(recv_one, NULL);
+    iou_task *r1 = spawn_checked(recv_one, NULL), *r2 = spawn_checked(recv_one, NULL);
     settle();
     CHECK_EQ(iou_cancel(r1), 0);
     CHECK_EQ(iou_chan_try_send(ch, &(int){8}), 0); /* goes to r2 directly */
@@ -455,7 +435,7 @@ static int select_block_main(void *arg)
     (void)arg;
     make_cs(0);
     /* Completed by the first sender; the other cases are withdrawn. */
-    iou_task *t = spawn(select_recv3, NULL);
+    iou_task *t = spawn_checked(select_recv3, NULL);
     settle();
     CHECK_EQ(iou_chan_try_send(cs[1], &(int){5}), 0);
     check_no_receivers();
@@ -466,7 +446,7 @@ static int select_block_main(void *arg)
     CHECK_EQ(sel_val[2], -1);
 
     /* Completed by a close: that case's result is -EPIPE. */
-    t = spawn(select_recv3, NULL);
+    t = spawn_checked(select_recv3, NULL);
     settle();
     iou_chan_close(cs[2]);
     CHECK_EQ(iou_join(t), 2);
@@ -476,13 +456,13 @@ static int select_block_main(void *arg)
     /* A blocked select's send case taken by a receiver (from a full buffer). */
     make_cs(1);
     CHECK_EQ(iou_chan_send(cs[0], &(int){1}), 0);
-    t = spawn(select_recv3, NULL); /* cs[0] has data: returns at once */
+    t = spawn_checked(select_recv3, NULL); /* cs[0] has data: returns at once */
     CHECK_EQ(iou_join(t), 0);
     CHECK_EQ(sel_val[0], 1);
     CHECK_EQ(iou_chan_send(cs[1], &(int){10}), 0); /* cs[1] full */
     iou_select_case k[2] = {{cs[1], IOU_SELECT_SEND, &(int){11}, 1},
                             {cs[2], IOU_SELECT_RECV, &sel_val[2], 1}};
-    iou_task *r = spawn(recv_one, NULL); /* ch = cs[1] below */
+    iou_task *r = spawn_checked(recv_one, NULL); /* ch = cs[1] below */
     ch = cs[1];
     int i = iou_select(k, 2); /* parks: r frees a slot, our element fills it */
     CHECK_EQ(i, 0);
@@ -509,7 +489,7 @@ static int select_many_main(void *arg)
     for (int i = 0; i < N; i++)
         k[i] = (iou_select_case){cs[i % 2], IOU_SELECT_RECV, &vals[i], 1};
     ch = cs[1];
-    iou_task *s = spawn(send_arg, (void *)(intptr_t)77);
+    iou_task *s = spawn_checked(send_arg, (void *)(intptr_t)77);
     CHECK_EQ(iou_select(k, N), 1); /* the sender arrives; case 1 is cs[1]'s first */
     CHECK_EQ(vals[1], 77);
     CHECK_EQ(iou_join(s), 0);
@@ -519,7 +499,7 @@ static int select_many_main(void *arg)
     iou_select_case both[2] = {{cs[0], IOU_SELECT_SEND, &(int){9}, 1},
                                {cs[0], IOU_SELECT_RECV, &vals[0], 1}};
     ch = cs[0];
-    iou_task *r = spawn(recv_one, NULL);
+    iou_task *r = spawn_checked(recv_one, NULL);
     CHECK_EQ(iou_select(both, 2), 0);
     CHECK_EQ(iou_join(r), 9);
     check_no_receivers();
@@ -540,7 +520,7 @@ static int select_interrupt_main(void *arg)
 {
     (void)arg;
     make_cs(0);
-    iou_task *t = spawn(select_recv3, NULL);
+    iou_task *t = spawn_checked(select_recv3, NULL);
     settle();
     CHECK_EQ(iou_cancel(t), 0);
     CHECK_EQ(iou_join(t), -ECANCELED);
@@ -548,12 +528,12 @@ static int select_interrupt_main(void *arg)
     CHECK_EQ(sel_val[0] & sel_val[1] & sel_val[2], -1);
 
     uint64_t t0 = iou_now();
-    CHECK_EQ(iou_join(spawn(select_timed, NULL)), -ETIMEDOUT);
+    CHECK_EQ(iou_join(spawn_checked(select_timed, NULL)), -ETIMEDOUT);
     CHECK(iou_now() - t0 >= 1000000);
     check_no_receivers();
 
     /* Fired, then cancelled before it ran: the case stands. */
-    t = spawn(select_recv3, NULL);
+    t = spawn_checked(select_recv3, NULL);
     settle();
     CHECK_EQ(iou_chan_try_send(cs[2], &(int){4}), 0);
     CHECK_EQ(iou_cancel(t), 0);
@@ -620,9 +600,9 @@ static int select_mpmc_main(void *arg)
     received = 0;
     iou_task *p[PRODUCERS], *c[CONSUMERS];
     for (int i = 0; i < CONSUMERS; i++)
-        c[i] = spawn(select_consumer, NULL);
+        c[i] = spawn_checked(select_consumer, NULL);
     for (int i = 0; i < PRODUCERS; i++)
-        p[i] = spawn(select_producer, (void *)(intptr_t)i);
+        p[i] = spawn_checked(select_producer, (void *)(intptr_t)i);
     for (int round = 0; round < 50; round++)
         iou_yield();
     for (int i = 0; i < CONSUMERS / 2; i++) /* half the consumers leave early */
@@ -646,22 +626,22 @@ static int select_mpmc_main(void *arg)
 int main(void)
 {
     test_outside_task();
-    run(buffered_main);
-    run(struct_main);
-    run(rendezvous_main);
+    CHECK_EQ(run_virtual(buffered_main, NULL), 0);
+    CHECK_EQ(run_virtual(struct_main, NULL), 0);
+    CHECK_EQ(run_virtual(rendezvous_main, NULL), 0);
     size_t caps[] = {0, 1, 16};
     for (size_t i = 0; i < 3; i++) {
         mpmc_cap = caps[i];
-        run(mpmc_main);
+        CHECK_EQ(run_virtual(mpmc_main, NULL), 0);
     }
-    run(close_senders_main);
-    run(close_receivers_main);
-    run(interrupt_main);
-    run(select_ready_main);
-    run(select_block_main);
-    run(select_many_main);
-    run(select_interrupt_main);
-    run(select_mpmc_main);
+    CHECK_EQ(run_virtual(close_senders_main, NULL), 0);
+    CHECK_EQ(run_virtual(close_receivers_main, NULL), 0);
+    CHECK_EQ(run_virtual(interrupt_main, NULL), 0);
+    CHECK_EQ(run_virtual(select_ready_main, NULL), 0);
+    CHECK_EQ(run_virtual(select_block_main, NULL), 0);
+    CHECK_EQ(run_virtual(select_many_main, NULL), 0);
+    CHECK_EQ(run_virtual(select_interrupt_main, NULL), 0);
+    CHECK_EQ(run_virtual(select_mpmc_main, NULL), 0);
     puts("test_chan: ok");
     return 0;
 }

@@ -52,17 +52,6 @@ static void tcp_pair(int *client, int *server)
     CHECK(setsockopt(*client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0);
 }
 
-static void send_all(int fd, const void *buf, size_t len)
-{
-    const unsigned char *p = buf;
-    while (len) {
-        ssize_t n = iou_send(fd, p, len, 0);
-        CHECK(n > 0);
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
 /* A peer that sends text one byte per packet, letting the reader run between. */
 typedef struct trickle {
     int fd;
@@ -73,7 +62,7 @@ static int trickle_sender(void *arg)
 {
     trickle *t = arg;
     for (const char *p = t->text; *p; p++) {
-        send_all(t->fd, p, 1);
+        check_send_all(t->fd, p, 1);
         for (int i = 0; i < 3; i++)
             iou_yield();
     }
@@ -134,7 +123,7 @@ static int split_line_main(void *arg)
     expect_line(s, "\r\n", "a\r\rb\r\n");
     CHECK_EQ(iou_join(t), 0);
     /* Several lines in one packet: each read takes exactly one. */
-    send_all(c, LINE("one\ntwo\nthree\nrest"));
+    check_send_all(c, LINE("one\ntwo\nthree\nrest"));
     expect_line(s, "\n", "one\n");
     expect_line(s, "\n", "two\n");
     expect_line(s, "\n", "three\n");
@@ -175,7 +164,7 @@ static int long_line_main(void *arg)
     expect_line(s, "\n", "0123456789abcdefghij\n"); /* nothing lost */
     expect_line(s, "\n", "short\n");
     /* A delimiter ending exactly at the maximum fits. */
-    send_all(c, LINE("1234567\n"));
+    check_send_all(c, LINE("1234567\n"));
     CHECK_EQ(iou_stream_read_until(s, buf, 8, "\n", 1), 8);
     CHECK_EQ(iou_stream_close(s), 0);
     CHECK_EQ(iou_close(c), 0);
@@ -198,7 +187,7 @@ static int piece_sender(void *arg)
     for (size_t off = 0; off < p->total; off += PIECE) {
         size_t n = p->total - off < PIECE ? p->total - off : PIECE;
         pattern_fill(buf, n, 7, off);
-        send_all(p->fd, buf, n);
+        check_send_all(p->fd, buf, n);
         if (off % (50 * PIECE) == 0)
             iou_yield();
     }
@@ -220,7 +209,7 @@ static int exact_main(void *arg)
     CHECK_EQ(iou_join(t), 0);
     CHECK_EQ(iou_stream_read_exact(s, buf, 0), 0);
     /* 5 bytes, then the end: read_exact(10) fails, the 5 stay readable. */
-    send_all(c, "12345", 5);
+    check_send_all(c, "12345", 5);
     CHECK(shutdown(c, SHUT_WR) == 0);
     CHECK_EQ(iou_stream_read_exact(s, buf, 10), -EPIPE);
     CHECK_EQ(iou_stream_buffered(s), 5);
@@ -346,10 +335,10 @@ static int interrupt_main(void *arg)
     iou_stream *s = iou_stream_open(fd);
     char buf[128];
     CHECK_EQ(line_within(s, buf, sizeof(buf), 20), -ETIMEDOUT); /* idle */
-    send_all(c, "abc", 3);
+    check_send_all(c, "abc", 3);
     CHECK_EQ(line_within(s, buf, sizeof(buf), 20), -ETIMEDOUT); /* a partial line */
     CHECK_EQ(iou_stream_buffered(s), 3);                         /* kept */
-    send_all(c, "def\n", 4);
+    check_send_all(c, "def\n", 4);
     CHECK_EQ(line_within(s, buf, sizeof(buf), 1000), 7);
     CHECK(memcmp(buf, "abcdef\n", 7) == 0);
 
@@ -358,7 +347,7 @@ static int interrupt_main(void *arg)
     iou_task *t = iou_spawn(exact_reader, &r);
     unsigned char data[100];
     pattern_fill(data, sizeof(data), 5, 0);
-    send_all(c, data, 50);
+    check_send_all(c, data, 50);
     for (int i = 0; i < 10; i++)
         iou_yield(); /* the reader takes (some of) them */
     CHECK_EQ(iou_stream_read(s, buf, 1), -EBUSY); /* one reader at a time */
@@ -368,7 +357,7 @@ static int interrupt_main(void *arg)
     CHECK_EQ(iou_join(t), 0);
     CHECK_EQ(r.res, -ECANCELED);
     CHECK(iou_stream_buffered(s) > 0); /* what it took is back (the rest may be in the socket) */
-    send_all(c, data + 50, 50);
+    check_send_all(c, data + 50, 50);
     CHECK_EQ(iou_stream_read_exact(s, buf, 100), 100);
     CHECK(memcmp(buf, data, 100) == 0);
     CHECK_EQ(iou_stream_close(s), 0);
@@ -393,7 +382,7 @@ static int close_armed_main(void *arg)
     tcp_pair(&c, &fd);
     s = iou_stream_open(fd);
     for (int i = 0; i < 3; i++) {
-        send_all(c, "0123456789", 10);
+        check_send_all(c, "0123456789", 10);
         iou_yield();
     }
     CHECK_EQ(iou_stream_read(s, buf, 1), 1);
@@ -432,7 +421,7 @@ static int shutdown_main(void *arg)
         tcp_pair(&b[i].c, &b[i].fd);
         iou_detach(iou_spawn(blocked_handler, &b[i]));
     }
-    send_all(b[0].c, "partial", 7); /* one of them holds a buffer */
+    check_send_all(b[0].c, "partial", 7); /* one of them holds a buffer */
     for (int i = 0; i < 5; i++)
         iou_yield();
     return 0;
@@ -446,7 +435,7 @@ static int peek_main(void *arg)
     int c, fd;
     tcp_pair(&c, &fd);
     iou_stream *s = iou_stream_open(fd);
-    send_all(c, "hello world", 11);
+    check_send_all(c, "hello world", 11);
     const void *p;
     ssize_t n = iou_stream_peek(s, &p);
     CHECK(n >= 1 && n <= 11);

@@ -6,34 +6,13 @@
  * Time-based cases run on the virtual clock, so deadlines cost no real time.
  */
 #include "check.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <iou.h>
 #include <string.h>
 
 #define NTASKS 10
-
-static void run(iou_fn fn)
-{
-    int r = iou_run_ex(fn, NULL, &(iou_loop_opts){.virtual_clock = true});
-    if (r == -ENOSYS || r == -EPERM)
-        SKIP("io_uring unavailable: %s", iou_strerror(r));
-    CHECK_EQ(r, 0);
-}
-
-/* Lets every task ahead of the caller run until it blocks (or ends). */
-static void settle(void)
-{
-    for (int i = 0; i < 4; i++)
-        iou_yield();
-}
-
-static iou_task *spawn(iou_fn fn, void *arg)
-{
-    iou_task *t = iou_spawn(fn, arg);
-    CHECK(t != NULL);
-    return t;
-}
 
 static void join_all(iou_task **t, int n)
 {
@@ -94,7 +73,7 @@ static int mutex_exclusion_main(void *arg)
     counter = 0;
     iou_task *t[NTASKS];
     for (int i = 0; i < NTASKS; i++)
-        t[i] = spawn(exclusion_worker, NULL);
+        t[i] = spawn_checked(exclusion_worker, NULL);
     join_all(t, NTASKS);
     CHECK_EQ(max_inside, 1);
     CHECK_EQ(counter, NTASKS * 100);
@@ -119,7 +98,7 @@ static int mutex_fifo_main(void *arg)
     CHECK_EQ(iou_mutex_lock(&mx), 0);
     iou_task *t[NTASKS];
     for (int i = 0; i < NTASKS; i++)
-        t[i] = spawn(fifo_locker, (void *)(intptr_t)i);
+        t[i] = spawn_checked(fifo_locker, (void *)(intptr_t)i);
     settle(); /* all ten queue in spawn order */
     CHECK_EQ(iou_mutex_unlock(&mx), 0);
     /* Hand-off: the first waiter owns it already, nobody can barge in. */
@@ -147,7 +126,7 @@ static int mutex_errors_main(void *arg)
     CHECK_EQ(iou_mutex_trylock(&mx), 0);
     CHECK_EQ(iou_mutex_trylock(&mx), -EBUSY);
     CHECK_EQ(iou_mutex_lock(&mx), -EDEADLK);
-    CHECK_EQ(iou_join(spawn(try_other, NULL)), 0);
+    CHECK_EQ(iou_join(spawn_checked(try_other, NULL)), 0);
     CHECK(mx.owner == iou_self());
     CHECK_EQ(iou_mutex_unlock(&mx), 0);
     CHECK_EQ(iou_mutex_unlock(&mx), -EPERM);
@@ -170,7 +149,7 @@ static int mutex_interrupt_main(void *arg)
     (void)arg;
     iou_mutex_init(&mx);
     CHECK_EQ(iou_mutex_lock(&mx), 0);
-    iou_task *a = spawn(lock_once, NULL), *b = spawn(lock_once, NULL);
+    iou_task *a = spawn_checked(lock_once, NULL), *b = spawn_checked(lock_once, NULL);
     settle();
     CHECK_EQ(iou_cancel(a), 0);
     CHECK_EQ(iou_join(a), -ECANCELED);
@@ -180,7 +159,7 @@ static int mutex_interrupt_main(void *arg)
     CHECK(mx.owner == NULL);
 
     CHECK_EQ(iou_mutex_lock(&mx), 0);
-    iou_task *c = spawn(lock_once, NULL);
+    iou_task *c = spawn_checked(lock_once, NULL);
     settle();
     CHECK_EQ(iou_mutex_unlock(&mx), 0); /* hands it to c, not yet running */
     CHECK_EQ(iou_cancel(c), 0);
@@ -188,7 +167,7 @@ static int mutex_interrupt_main(void *arg)
     CHECK(mx.owner == NULL);
 
     CHECK_EQ(iou_mutex_lock(&mx), 0);
-    iou_task *d = spawn(lock_once, NULL);
+    iou_task *d = spawn_checked(lock_once, NULL);
     CHECK_EQ(iou_cancel(d), 0);
     CHECK_EQ(iou_join(d), -ECANCELED); /* cancelled before it ever ran */
     CHECK(mx.owner == iou_self());
@@ -212,7 +191,7 @@ static int mutex_deadline_main(void *arg)
     iou_mutex_init(&mx);
     CHECK_EQ(iou_mutex_lock(&mx), 0);
     uint64_t t0 = iou_now();
-    CHECK_EQ(iou_join(spawn(lock_with_deadline, NULL)), -ETIMEDOUT);
+    CHECK_EQ(iou_join(spawn_checked(lock_with_deadline, NULL)), -ETIMEDOUT);
     CHECK(iou_now() - t0 >= 5000000);
     CHECK(mx.owner == iou_self());
     CHECK(mx.waiters.head == NULL);
@@ -243,7 +222,7 @@ static int sem_bound_main(void *arg)
     inside = max_inside = 0;
     iou_task *t[NTASKS];
     for (int i = 0; i < NTASKS; i++)
-        t[i] = spawn(bounded_worker, NULL);
+        t[i] = spawn_checked(bounded_worker, NULL);
     join_all(t, NTASKS);
     CHECK_EQ(max_inside, 3);
     CHECK_EQ(sem.count, 3);
@@ -264,7 +243,7 @@ static int sem_fifo_main(void *arg)
     norder = 0;
     iou_task *t[NTASKS];
     for (int i = 0; i < NTASKS; i++)
-        t[i] = spawn(sem_fifo_worker, (void *)(intptr_t)i);
+        t[i] = spawn_checked(sem_fifo_worker, (void *)(intptr_t)i);
     settle();
     CHECK_EQ(iou_sem_tryacquire(&sem), -EAGAIN);
     for (int i = 0; i < NTASKS; i++) {
@@ -300,8 +279,8 @@ static int sem_interrupt_main(void *arg)
 {
     (void)arg;
     iou_sem_init(&sem, 0);
-    iou_task *a = spawn(acquire_once, NULL), *b = spawn(acquire_once, NULL);
-    iou_task *c = spawn(acquire_with_deadline, NULL);
+    iou_task *a = spawn_checked(acquire_once, NULL), *b = spawn_checked(acquire_once, NULL);
+    iou_task *c = spawn_checked(acquire_with_deadline, NULL);
     settle();
     CHECK_EQ(iou_cancel(a), 0);
     CHECK_EQ(iou_join(a), -ECANCELED);
@@ -312,7 +291,7 @@ static int sem_interrupt_main(void *arg)
     CHECK(sem.waiters.head == NULL);
 
     /* Woken, then cancelled before running: it keeps the unit it was handed. */
-    iou_task *d = spawn(acquire_once, NULL);
+    iou_task *d = spawn_checked(acquire_once, NULL);
     settle();
     iou_sem_release(&sem);
     CHECK_EQ(iou_cancel(d), 0);
@@ -344,7 +323,7 @@ static int event_main(void *arg)
     CHECK(!iou_event_is_set(&ev));
     iou_task *t[NTASKS];
     for (int i = 0; i < NTASKS; i++)
-        t[i] = spawn(event_waiter, NULL);
+        t[i] = spawn_checked(event_waiter, NULL);
     settle();
     CHECK_EQ(inside, 0);
     iou_event_set(&ev);
@@ -358,7 +337,7 @@ static int event_main(void *arg)
     iou_event_clear(&ev);
     CHECK(!iou_event_is_set(&ev));
 
-    iou_task *a = spawn(event_waiter, NULL);
+    iou_task *a = spawn_checked(event_waiter, NULL);
     settle();
     CHECK_EQ(iou_cancel(a), 0);
     CHECK_EQ(iou_join(a), -ECANCELED);
@@ -398,7 +377,7 @@ static int cond_signal_main(void *arg)
     counter = 0;
     iou_task *t[4];
     for (int i = 0; i < 4; i++)
-        t[i] = spawn(consumer, (void *)(intptr_t)50);
+        t[i] = spawn_checked(consumer, (void *)(intptr_t)50);
     for (int i = 0; i < 200; i++) {
         CHECK_EQ(iou_mutex_lock(&mx), 0);
         items++;
@@ -432,7 +411,7 @@ static int cond_broadcast_main(void *arg)
     norder = 0;
     iou_task *t[NTASKS];
     for (int i = 0; i < NTASKS; i++)
-        t[i] = spawn(flag_waiter, (void *)(intptr_t)i);
+        t[i] = spawn_checked(flag_waiter, (void *)(intptr_t)i);
     settle();
     iou_cond_signal(&cv); /* a spurious wake-up: the predicate loop absorbs it */
     settle();
@@ -476,7 +455,7 @@ static int cond_interrupt_main(void *arg)
     iou_mutex_init(&mx);
     iou_cond_init(&cv);
     norder = 0;
-    iou_task *a = spawn(cond_wait_once, NULL);
+    iou_task *a = spawn_checked(cond_wait_once, NULL);
     settle();
     /* Cancelled while we hold the mutex: a must wait for it before returning. */
     CHECK_EQ(iou_mutex_lock(&mx), 0);
@@ -490,7 +469,7 @@ static int cond_interrupt_main(void *arg)
     CHECK_EQ(norder, 1);
     CHECK_EQ(order[0], 1);
 
-    iou_task *b = spawn(cond_timed, NULL);
+    iou_task *b = spawn_checked(cond_timed, NULL);
     CHECK_EQ(iou_join(b), -ETIMEDOUT);
     CHECK_EQ(order[1], 2);
     CHECK(mx.owner == NULL);
@@ -534,18 +513,18 @@ static void test_outside_task(void)
 int main(void)
 {
     test_outside_task();
-    run(mutex_exclusion_main);
-    run(mutex_fifo_main);
-    run(mutex_errors_main);
-    run(mutex_interrupt_main);
-    run(mutex_deadline_main);
-    run(sem_bound_main);
-    run(sem_fifo_main);
-    run(sem_interrupt_main);
-    run(event_main);
-    run(cond_signal_main);
-    run(cond_broadcast_main);
-    run(cond_interrupt_main);
+    CHECK_EQ(run_virtual(mutex_exclusion_main, NULL), 0);
+    CHECK_EQ(run_virtual(mutex_fifo_main, NULL), 0);
+    CHECK_EQ(run_virtual(mutex_errors_main, NULL), 0);
+    CHECK_EQ(run_virtual(mutex_interrupt_main, NULL), 0);
+    CHECK_EQ(run_virtual(mutex_deadline_main, NULL), 0);
+    CHECK_EQ(run_virtual(sem_bound_main, NULL), 0);
+    CHECK_EQ(run_virtual(sem_fifo_main, NULL), 0);
+    CHECK_EQ(run_virtual(sem_interrupt_main, NULL), 0);
+    CHECK_EQ(run_virtual(event_main, NULL), 0);
+    CHECK_EQ(run_virtual(cond_signal_main, NULL), 0);
+    CHECK_EQ(run_virtual(cond_broadcast_main, NULL), 0);
+    CHECK_EQ(run_virtual(cond_interrupt_main, NULL), 0);
     puts("test_sync: ok");
     return 0;
 }

@@ -64,6 +64,26 @@ static inline int run_virtual(iou_fn main_fn, void *arg)
 
 #define HOUR ((uint64_t)3600 * 1000000000u)
 
+/* Lets every task ahead of the caller run until it blocks (or ends). */
+static inline void settle(void)
+{
+    for (int i = 0; i < 4; i++)
+        iou_yield();
+}
+
+static inline iou_task *spawn_checked(iou_fn fn, void *arg)
+{
+    iou_task *t = iou_spawn(fn, arg);
+    CHECK(t != NULL);
+    return t;
+}
+
+/* iou_send_all, failing the test unless every byte went out. */
+static inline void check_send_all(int fd, const void *buf, size_t len)
+{
+    CHECK_EQ(iou_send_all(fd, buf, len), (long long)len);
+}
+
 static inline uint64_t mono_ns(void)
 {
     struct timespec ts;
