@@ -66,6 +66,7 @@ static inline void fs_make_file(const char *name, size_t len, uint32_t seed)
         CHECK_EQ(pwrite(fd, buf, n, (off_t)done), (long long)n);
         done += n;
     }
+    CHECK_EQ(fdatasync(fd), 0); /* clean pages: POSIX_FADV_DONTNEED can drop them */
     close(fd);
 }
 
