@@ -155,7 +155,10 @@ IOU_API int iou_open(const char *path, int flags, mode_t mode);
 IOU_API int iou_close(int fd);
 
 /* Reads up to len bytes at offset off (off < 0: at the file position, which
- * advances). Returns bytes read (0 at end of file; may be short) or -errno. */
+ * advances). Returns bytes read (0 at end of file; may be short) or -errno.
+ * On a regular file opened without O_DIRECT a task first tries the page
+ * cache (preadv2 with RWF_NOWAIT): a hit returns without suspending, only
+ * uncached data goes through the ring (see iou_loop_opts.no_read_fastpath). */
 IOU_API ssize_t iou_read(int fd, void *buf, size_t len, int64_t off);
 
 /* Writes up to len bytes at off (off < 0: at the file position). Returns bytes
@@ -325,7 +328,9 @@ IOU_API ssize_t iou_write_fixed(int fd, const iou_fixed_buf *b, size_t boff, siz
  * this loop's tasks; each then skips the kernel's fd lookup. The table holds
  * its own reference: fd may be closed right after registering, and the file
  * stays open until iou_file_unregister(). Not usable as a dirfd, nor with
- * iou_close() (-EBADF), nor outside a task (the system call gets -EBADF).
+ * iou_close() (-EBADF), nor outside a task (the system call gets -EBADF),
+ * nor with helpers that also make plain system calls on the fd (streams,
+ * iou_recv_buf, iou_serve, the sockopt and dial helpers).
  * Returns the handle or -errno: -ENOTSUP (no loop on this thread, or not
  * io_uring), -EBADF, -ENFILE (table full: 4096 entries, or RLIMIT_NOFILE if
  * lower). Does not suspend.
