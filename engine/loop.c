@@ -7,6 +7,7 @@
  * reaps completions, waiting only when nothing is ready.
  */
 #include "loop.h"
+#include "debug.h"
 #include "op.h"
 #include "overflow.h"
 #include "task.h"
@@ -62,9 +63,13 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
         return NULL;
     }
     unsigned entries = opts && opts->ring_entries ? opts->ring_entries : DEFAULT_ENTRIES;
-    l->backend = &iou__backend_uring;
-    int ret = l->backend->init(l, entries);
+    int ret = iou__debug_init(l, opts);
+    if (ret == 0) {
+        l->backend = &iou__backend_uring;
+        ret = l->backend->init(l, entries);
+    }
     if (ret < 0) {
+        iou__debug_fini(l);
         free(l);
         *err = ret;
         return NULL;
@@ -142,6 +147,8 @@ static int wait_for_events(iou_loop *l)
         uint64_t now = iou__clock();
         timeout = next > now ? next - now : 0;
     }
+    if (iou__debugging(l) && timeout > IOU__DEBUG_MAX_WAIT_NS)
+        timeout = IOU__DEBUG_MAX_WAIT_NS; /* a dump asked for by signal is not held up */
     return l->backend->poll(l, timeout);
 }
 
@@ -157,6 +164,8 @@ int iou__loop_run_until(iou_loop *l, iou_task *until)
     for (;;) {
         run_ready_batch(l);
         fire_due_timers(l);
+        if (iou__debugging(l))
+            iou__debug_tick(l);
         if (l->stop_requested || (until && until->state == IOU__TASK_DONE))
             break;
         if (!iou__queue_empty(&l->ready)) {
@@ -212,10 +221,15 @@ void iou_loop_free(iou_loop *l)
         fputs("iou: iou_loop_free called from inside the loop or another thread\n", stderr);
         abort();
     }
+    if (iou__debugging(l))
+        iou__debug_report_unjoined(l);
     iou__loop_drain(l);
     if (l->tasks_alive)
         fprintf(stderr, "iou: %zu task(s) ignored cancellation and were abandoned\n",
                 l->tasks_alive);
+    if (iou__debugging(l))
+        iou__debug_report_abandoned(l);
+    iou__debug_fini(l);
     iou__task_finished_fini(l);
     iou__callbacks_fini(l);
     iou__heap_fini(&l->timers);

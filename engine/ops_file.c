@@ -2,6 +2,7 @@
  * any task each is the ordinary blocking system call. */
 #include "op.h"
 #include "loop.h"
+#include "debug.h"
 #include "task.h"
 
 #include <errno.h>
@@ -20,8 +21,10 @@ int iou_nop(void)
 int iou_open(const char *path, int flags, mode_t mode)
 {
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou__check_blocking("iou_open");
         return (int)iou__syscall_result(open(path, flags, mode));
+    }
     iou__op op = {.kind = IOU__OP_OPENAT, .fd = AT_FDCWD, .buf = (void *)path,
                   .flags = (unsigned)flags, .len = mode};
     return iou__op_await(t, &op);
@@ -44,8 +47,10 @@ static uint64_t offset_of(int64_t off)
 ssize_t iou_read(int fd, void *buf, size_t len, int64_t off)
 {
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou__check_blocking("iou_read");
         return iou__syscall_result(off < 0 ? read(fd, buf, len) : pread(fd, buf, len, off));
+    }
     iou__op op = {.kind = IOU__OP_READ, .fd = fd, .buf = buf, .len = len, .off = offset_of(off)};
     return iou__op_await(t, &op);
 }
@@ -53,8 +58,10 @@ ssize_t iou_read(int fd, void *buf, size_t len, int64_t off)
 ssize_t iou_write(int fd, const void *buf, size_t len, int64_t off)
 {
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou__check_blocking("iou_write");
         return iou__syscall_result(off < 0 ? write(fd, buf, len) : pwrite(fd, buf, len, off));
+    }
     iou__op op = {.kind = IOU__OP_WRITE, .fd = fd, .buf = (void *)buf, .len = len,
                   .off = offset_of(off)};
     return iou__op_await(t, &op);
@@ -63,8 +70,10 @@ ssize_t iou_write(int fd, const void *buf, size_t len, int64_t off)
 int iou_fsync(int fd)
 {
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou__check_blocking("iou_fsync");
         return (int)iou__syscall_result(fsync(fd));
+    }
     iou__op op = {.kind = IOU__OP_FSYNC, .fd = fd};
     return iou__op_await(t, &op);
 }
