@@ -122,6 +122,8 @@ static void describe_site(const char *file, int line, const char *func, char *bu
 {
     if (file)
         snprintf(buf, len, "spawned at %s:%d in %s", base_name(file), line, func ? func : "?");
+    else if (func)
+        snprintf(buf, len, "started by %s", func);
     else
         snprintf(buf, len, "spawn site unknown");
 }
@@ -173,7 +175,7 @@ static site_mark *site_of(iou__debug *d, const iou_task *t)
 {
     for (size_t i = 0; i < d->nsites; i++) {
         site_mark *m = &d->sites[i];
-        if (m->file == t->site_file && m->line == t->site_line)
+        if (m->file == t->site_file && m->line == t->site_line && m->func == t->site_func)
             return m;
     }
     if (d->nsites == d->cap) {
@@ -294,7 +296,7 @@ _Noreturn void iou__debug_wrong_thread(iou_loop *l, const char *fn)
 {
     fprintf(stderr,
             "iou: debug: %s() called on loop %p from a thread that does not own it: a data "
-            "race (only iou_loop_* thread-safe entries may cross threads); aborting\n",
+            "race (only functions documented as thread-safe may be); aborting\n",
             fn, (void *)l);
     abort();
 }

@@ -25,6 +25,7 @@ int iou_run_ex(iou_fn main, void *arg, const iou_loop_opts *opts)
         iou_loop_free(l);
         return -ENOMEM;
     }
+    first->site_func = "iou_run"; /* for diagnostics: "started by iou_run" */
     while (first->state != IOU__TASK_DONE) {
         err = iou__loop_run_until(l, first);
         if (err < 0)
