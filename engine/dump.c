@@ -73,7 +73,8 @@ static void dump_task(FILE *f, iou_task *t, uint64_t now)
     if (t->deadline != IOU__NEVER && !iou__task_done(t))
         snprintf(deadline, sizeof(deadline), ", deadline in %.1f ms",
                  ms_left(t->deadline, iou__loop_now(t->loop)));
-    if (iou__debugging(t->loop) && t->state != IOU__TASK_RUNNING && t->dbg_since)
+    if (iou__debugging(t->loop) && (t->state == IOU__TASK_PARKED || t->state == IOU__TASK_READY) &&
+        t->dbg_since)
         snprintf(since, sizeof(since), " for %.1f ms", ms(now - t->dbg_since));
     fprintf(f, "iou:   task '%s': %s%s%s%s%s%s%s\n", iou__task_name(t), state_name(t->state), since,
             *what ? ": " : "", what, deadline, t->cancelled ? ", cancelled" : "",
