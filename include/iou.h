@@ -18,7 +18,7 @@
  *     the next blocking call then returns -ECANCELED.
  *
  * Sections: tasks, time, file operations, socket operations, loop and callbacks,
- * errors.
+ * ..., debugging and statistics, errors.
  */
 #ifndef IOU_H
 #define IOU_H
