@@ -133,17 +133,12 @@ static void fatal(const char *what, int err)
 }
 
 /* The SQ is full: hand what is queued to the kernel so slots free up. */
-/* Counts one io_uring_enter and the SQEs it hands over (iou_loop_get_stats). */
-static void count_enter(iou_loop *l, uring *u)
-{
-    l->counters.enters++;
-    l->counters.sqes += io_uring_sq_ready(&u->ring);
-}
-
+/* Each io_uring_enter is counted for iou_loop_get_stats (the SQEs it carries
+ * are counted where they are made: operations and cancels). */
 static void flush(iou_loop *l, uring *u)
 {
     l->counters.sq_full++;
-    count_enter(l, u);
+    l->counters.enters++;
     int ret = io_uring_submit(&u->ring);
     if (ret >= 0 || ret == -EINTR)
         return;
@@ -283,7 +278,7 @@ static int uring_poll(iou_loop *l, uint64_t timeout_ns)
     int ret = 0;
     if (timeout_ns == 0 || io_uring_cq_ready(&u->ring)) {
         if (enter_needed(l, u)) {
-            count_enter(l, u);
+            l->counters.enters++;
             ret = io_uring_submit_and_get_events(&u->ring);
         }
     } else {
@@ -294,7 +289,7 @@ static int uring_poll(iou_loop *l, uint64_t timeout_ns)
             tsp = &ts;
         }
         struct io_uring_cqe *cqe;
-        count_enter(l, u);
+        l->counters.enters++;
         ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
     }
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)

@@ -157,6 +157,8 @@ void iou__debug_ran(iou_loop *l, iou_task *t, uint64_t start, uint64_t now)
 void iou__debug_spawned(iou_loop *l, iou_task *t)
 {
     (void)l;
+    t->dbg_since = iou__clock();
+    t->dbg_hook = NULL;
     memset(t->stack->lo + PAINT_SKIP, PAINT, t->stack->size - PAINT_SKIP);
 }
 

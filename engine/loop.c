@@ -137,7 +137,7 @@ static int wait_virtual(iou_loop *l, uint64_t next)
     return err;
 }
 
-static int wait_for_events(iou_loop *l)
+static inline int wait_for_events(iou_loop *l, bool debug)
 {
     uint64_t next = iou__heap_next(&l->timers);
     if (l->virtual_clock)
@@ -147,9 +147,37 @@ static int wait_for_events(iou_loop *l)
         uint64_t now = iou__clock();
         timeout = next > now ? next - now : 0;
     }
-    if (iou__debugging(l) && timeout > IOU__DEBUG_MAX_WAIT_NS)
+    if (debug && timeout > IOU__DEBUG_MAX_WAIT_NS)
         timeout = IOU__DEBUG_MAX_WAIT_NS; /* a dump asked for by signal is not held up */
     return l->backend->poll(l, timeout);
+}
+
+/* The cycle. debug is a constant in each of its two copies, so a normal loop
+ * tests nothing per iteration for debug mode. */
+static inline __attribute__((always_inline)) int run_cycle(iou_loop *l, iou_task *until,
+                                                           bool debug)
+{
+    int err = 0;
+    for (;;) {
+        run_ready_batch(l);
+        fire_due_timers(l);
+        if (debug)
+            iou__debug_tick(l); /* a dump a signal asked for */
+        if (l->stop_requested || (until && until->state == IOU__TASK_DONE))
+            break;
+        if (!iou__queue_empty(&l->ready)) {
+            /* Every SQE belongs to an operation in flight: none, nothing to poll. */
+            if (l->ops_inflight)
+                err = l->backend->poll(l, 0);
+        } else if (iou__loop_idle(l)) {
+            break;
+        } else {
+            err = wait_for_events(l, debug);
+        }
+        if (err)
+            break;
+    }
+    return err;
 }
 
 /* Runs until stopped, idle, or (if until is given) until that task is done. */
@@ -160,26 +188,7 @@ int iou__loop_run_until(iou_loop *l, iou_task *until)
     if (l->running)
         return -EBUSY;
     l->running = true;
-    int err = 0;
-    for (;;) {
-        run_ready_batch(l);
-        fire_due_timers(l);
-        if (iou__debugging(l))
-            iou__debug_tick(l);
-        if (l->stop_requested || (until && until->state == IOU__TASK_DONE))
-            break;
-        if (!iou__queue_empty(&l->ready)) {
-            /* Every SQE belongs to an operation in flight: none, nothing to poll. */
-            if (l->ops_inflight)
-                err = l->backend->poll(l, 0);
-        } else if (iou__loop_idle(l)) {
-            break;
-        } else {
-            err = wait_for_events(l);
-        }
-        if (err)
-            break;
-    }
+    int err = iou__debugging(l) ? run_cycle(l, until, true) : run_cycle(l, until, false);
     l->stop_requested = false;
     l->running = false;
     return err;

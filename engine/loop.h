@@ -36,7 +36,7 @@ enum {
 typedef struct iou__counters {
     uint64_t submitted[IOU__OP_KINDS];
     uint64_t completed[IOU__OP_KINDS];
-    uint64_t cqes, cancels, enters, sqes, sq_full, cq_overflows, spawned;
+    uint64_t cqes, cancels, enters, sq_full, cq_overflows;
 } iou__counters;
 
 struct iou_loop {

@@ -45,18 +45,18 @@ static void gather(iou_loop *l, iou_loop_stats *all)
     const iou__counters *c = &l->counters;
     memset(all, 0, sizeof(*all));
     all->size = sizeof(*all);
+    all->sqes = c->cancels; /* every SQE is an operation or a cancel request */
     for (int k = 0; k < IOU__OP_KINDS; k++) {
         all->submitted[k] = c->submitted[k];
         all->completed[k] = c->completed[k];
+        all->sqes += c->submitted[k];
     }
     all->cqes = c->cqes;
     all->cancels = c->cancels;
     all->enters = c->enters;
-    all->sqes = c->sqes;
     all->sq_full = c->sq_full;
     all->cq_overflows = c->cq_overflows;
     all->enobufs = l->bufring ? l->bufring->stats.enobufs : 0;
-    all->tasks_spawned = c->spawned;
     all->tasks_alive = l->tasks_alive;
     all->timers_pending = l->timers.len;
     all->ops_in_flight = l->ops_inflight;

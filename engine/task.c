@@ -253,7 +253,6 @@ iou_task *iou__spawn(iou_loop *l, iou_fn fn, void *arg, const iou_spawn_opts *op
         t->work.run = resume_debug;
         iou__debug_spawned(l, t);
     }
-    l->counters.spawned++;
     t->state = IOU__TASK_READY;
     t->check_canary = t->stack->guard == IOU__GUARD_CANARY;
 #if defined(IOU_TSAN)
@@ -269,8 +268,8 @@ iou_task *iou__spawn(iou_loop *l, iou_fn fn, void *arg, const iou_spawn_opts *op
 /* The public spawns. iou.h turns iou_spawn() / iou_spawn_ex() calls into the
  * _at variants; the parenthesised names below define the plain functions
  * that older binaries link against. */
-iou_task *iou_spawn_ex_at(iou_fn fn, void *arg, const iou_spawn_opts *opts, const char *file,
-                          int line, const char *func)
+static inline iou_task *spawn_at(iou_fn fn, void *arg, const iou_spawn_opts *opts,
+                                 const char *file, int line, const char *func)
 {
     iou_loop *l = iou__loop();
     if (l == NULL || fn == NULL)
@@ -284,9 +283,15 @@ iou_task *iou_spawn_ex_at(iou_fn fn, void *arg, const iou_spawn_opts *opts, cons
     return t;
 }
 
+iou_task *iou_spawn_ex_at(iou_fn fn, void *arg, const iou_spawn_opts *opts, const char *file,
+                          int line, const char *func)
+{
+    return spawn_at(fn, arg, opts, file, line, func);
+}
+
 iou_task *iou_spawn_at(iou_fn fn, void *arg, const char *file, int line, const char *func)
 {
-    return iou_spawn_ex_at(fn, arg, NULL, file, line, func);
+    return spawn_at(fn, arg, NULL, file, line, func);
 }
 
 iou_task *(iou_spawn_ex)(iou_fn fn, void *arg, const iou_spawn_opts *opts)

@@ -66,11 +66,11 @@ struct iou_task {
     /* Diagnostics (debug.c, dump.c, trace.c). */
     const char *site_file, *site_func; /* where it was spawned; NULL: unknown */
     int site_line;
-    uint64_t dbg_since;         /* debug mode: when it last switched out */
-    iou__interrupt_fn dbg_hook; /* debug mode: its park's hook (kept when interrupted) */
-    uint64_t trace_start;  /* tracing: when its awaited operation was submitted */
-    /* Not cleared at spawn (only name[0]): "" means "the default name". */
-    char name[IOU_TASK_NAME_MAX];
+    /* Not cleared at spawn (spawn cost): each is written before it is read. */
+    char name[IOU_TASK_NAME_MAX]; /* "" (name[0] is cleared): the default name */
+    uint64_t dbg_since;           /* debug mode: since spawn / last switch out */
+    iou__interrupt_fn dbg_hook;   /* debug mode: its park's hook (kept when interrupted) */
+    uint64_t trace_start;         /* tracing: when its awaited operation was submitted */
 };
 
 int iou__interrupted_slow(iou_task *t);

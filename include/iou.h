@@ -1006,11 +1006,11 @@ typedef struct iou_loop_stats {
     uint64_t cqes;          /* completions reaped (multishot: several per operation) */
     uint64_t cancels;       /* cancel requests sent to the kernel */
     uint64_t enters;        /* io_uring_enter calls (submit and/or wait) */
-    uint64_t sqes;          /* SQEs handed over by them: sqes / enters = batch size */
+    uint64_t sqes;          /* SQEs made (operations and cancels): sqes / enters is
+                               the batch size */
     uint64_t sq_full;       /* times the SQ was full and had to be flushed early */
     uint64_t cq_overflows;  /* times the kernel's CQ overflow list had to be flushed */
     uint64_t enobufs;       /* receives that found the buffer ring empty */
-    uint64_t tasks_spawned; /* tasks created */
     size_t tasks_alive;     /* spawned and not yet ended */
     size_t timers_pending;  /* armed timers: sleeps, deadlines, call_later */
     size_t ops_in_flight;   /* operations the kernel holds */
