@@ -120,6 +120,8 @@ static void reap(iou_loop *l, uring *u)
         }
         if (!(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
             return;
+        l->counters.cq_overflows++;
+        l->counters.enters++;
         io_uring_get_events(&u->ring); /* moves the overflow list into the CQ */
     }
 }
@@ -131,13 +133,18 @@ static void fatal(const char *what, int err)
 }
 
 /* The SQ is full: hand what is queued to the kernel so slots free up. */
+/* Each io_uring_enter is counted for iou_loop_get_stats (the SQEs it carries
+ * are counted where they are made: operations and cancels). */
 static void flush(iou_loop *l, uring *u)
 {
+    l->counters.sq_full++;
+    l->counters.enters++;
     int ret = io_uring_submit(&u->ring);
     if (ret >= 0 || ret == -EINTR)
         return;
     if (ret == -EBUSY || ret == -EAGAIN) {
         /* The CQ side is backed up: drain it, then the retry can proceed. */
+        l->counters.enters++;
         io_uring_get_events(&u->ring);
         reap(l, u);
         return;
@@ -378,8 +385,10 @@ static int uring_poll(iou_loop *l, uint64_t timeout_ns)
     uring *u = uring_of(l);
     int ret = 0;
     if (timeout_ns == 0 || io_uring_cq_ready(&u->ring)) {
-        if (enter_needed(l, u))
+        if (enter_needed(l, u)) {
+            l->counters.enters++;
             ret = io_uring_submit_and_get_events(&u->ring);
+        }
     } else {
         struct __kernel_timespec ts, *tsp = NULL;
         if (timeout_ns != IOU__NEVER) {
@@ -388,6 +397,7 @@ static int uring_poll(iou_loop *l, uint64_t timeout_ns)
             tsp = &ts;
         }
         struct io_uring_cqe *cqe;
+        l->counters.enters++;
         ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
     }
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)

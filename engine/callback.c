@@ -8,6 +8,7 @@
  * pending timers take about 81 MB (bench/bench_timer.cc measures it).
  */
 #include "loop.h"
+#include "debug.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -75,6 +76,8 @@ int iou__call_soon_owned(iou_loop *l, void (*cb)(void *), void (*drop)(void *), 
 
 int iou_call_soon(iou_loop *l, void (*cb)(void *), void *arg)
 {
+    if (l)
+        iou__check_thread(l, "iou_call_soon");
     return iou__call_soon_owned(l, cb, NULL, arg);
 }
 
@@ -118,6 +121,7 @@ iou_timer *iou_call_at(iou_loop *l, uint64_t abs_ns, void (*cb)(void *), void *a
 {
     if (l == NULL || cb == NULL)
         return NULL;
+    iou__check_thread(l, "iou_call_at");
     iou_timer *t = timer_alloc(l);
     if (t == NULL)
         return NULL;

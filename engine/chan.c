@@ -163,6 +163,7 @@ __attribute__((noinline)) static int chan_wait(iou__waitq *q, void *elem)
     iou__chan_waiter cw; /* iou__waitq_wait fills in the other fields */
     cw.w.data = elem;
     cw.sel = NULL;
+    cw.w.what = "channel";
     return iou__waitq_wait(q, &cw.w);
 }
 

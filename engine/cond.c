@@ -42,6 +42,7 @@ int iou_cond_wait(iou_cond *c, iou_mutex *m)
     if (err)
         return err; /* never released m: nothing to re-acquire */
     iou__waiter w;
+    w.what = "condition";
     iou_mutex_unlock(m);
     int r = iou__waitq_wait(iou__waitq_of(&c->waiters), &w);
     relock(m, t);

@@ -22,6 +22,7 @@ int iou_event_wait(iou_event *e)
     if (iou__current() == NULL)
         return -EPERM;
     iou__waiter w;
+    w.what = "event";
     return iou__waitq_wait(iou__waitq_of(&e->waiters), &w);
 }
 

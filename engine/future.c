@@ -208,7 +208,7 @@ int iou_future_wait(iou_future *f, intptr_t *value)
     intptr_t v = f->value;
     int err = f->error;
     if (!f->done) {
-        iou__waiter w = {.data = &v};
+        iou__waiter w = {.data = &v, .what = "future"};
         err = iou__waitq_wait(&f->waiters, &w);
     }
     if (err == 0 && value)

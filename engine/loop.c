@@ -7,6 +7,7 @@
  * reaps completions, waiting only when nothing is ready.
  */
 #include "loop.h"
+#include "debug.h"
 #include "op.h"
 #include "overflow.h"
 #include "task.h"
@@ -62,9 +63,13 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
         return NULL;
     }
     unsigned entries = opts && opts->ring_entries ? opts->ring_entries : DEFAULT_ENTRIES;
-    l->backend = &iou__backend_uring;
-    int ret = l->backend->init(l, entries);
+    int ret = iou__debug_init(l, opts);
+    if (ret == 0) {
+        l->backend = &iou__backend_uring;
+        ret = l->backend->init(l, entries);
+    }
     if (ret < 0) {
+        iou__debug_fini(l);
         free(l);
         *err = ret;
         return NULL;
@@ -133,7 +138,7 @@ static int wait_virtual(iou_loop *l, uint64_t next)
     return err;
 }
 
-static int wait_for_events(iou_loop *l)
+static inline int wait_for_events(iou_loop *l, bool debug)
 {
     uint64_t next = iou__heap_next(&l->timers);
     if (l->virtual_clock)
@@ -143,7 +148,37 @@ static int wait_for_events(iou_loop *l)
         uint64_t now = iou__clock();
         timeout = next > now ? next - now : 0;
     }
+    if (debug && timeout > IOU__DEBUG_MAX_WAIT_NS)
+        timeout = IOU__DEBUG_MAX_WAIT_NS; /* a dump asked for by signal is not held up */
     return l->backend->poll(l, timeout);
+}
+
+/* The cycle. debug is a constant in each of its two copies, so a normal loop
+ * tests nothing per iteration for debug mode. */
+static inline __attribute__((always_inline)) int run_cycle(iou_loop *l, iou_task *until,
+                                                           bool debug)
+{
+    int err = 0;
+    for (;;) {
+        run_ready_batch(l);
+        fire_due_timers(l);
+        if (debug)
+            iou__debug_tick(l); /* a dump a signal asked for */
+        if (l->stop_requested || (until && until->state == IOU__TASK_DONE))
+            break;
+        if (!iou__queue_empty(&l->ready)) {
+            /* Every SQE belongs to an operation in flight: none, nothing to poll. */
+            if (l->ops_inflight)
+                err = l->backend->poll(l, 0);
+        } else if (iou__loop_idle(l)) {
+            break;
+        } else {
+            err = wait_for_events(l, debug);
+        }
+        if (err)
+            break;
+    }
+    return err;
 }
 
 /* Runs until stopped, idle, or (if until is given) until that task is done. */
@@ -154,24 +189,7 @@ int iou__loop_run_until(iou_loop *l, iou_task *until)
     if (l->running)
         return -EBUSY;
     l->running = true;
-    int err = 0;
-    for (;;) {
-        run_ready_batch(l);
-        fire_due_timers(l);
-        if (l->stop_requested || (until && until->state == IOU__TASK_DONE))
-            break;
-        if (!iou__queue_empty(&l->ready)) {
-            /* Every SQE belongs to an operation in flight: none, nothing to poll. */
-            if (l->ops_inflight)
-                err = l->backend->poll(l, 0);
-        } else if (iou__loop_idle(l)) {
-            break;
-        } else {
-            err = wait_for_events(l);
-        }
-        if (err)
-            break;
-    }
+    int err = iou__debugging(l) ? run_cycle(l, until, true) : run_cycle(l, until, false);
     l->stop_requested = false;
     l->running = false;
     return err;
@@ -213,10 +231,15 @@ void iou_loop_free(iou_loop *l)
         fputs("iou: iou_loop_free called from inside the loop or another thread\n", stderr);
         abort();
     }
+    if (iou__debugging(l))
+        iou__debug_report_unjoined(l);
     iou__loop_drain(l);
     if (l->tasks_alive)
         fprintf(stderr, "iou: %zu task(s) ignored cancellation and were abandoned\n",
                 l->tasks_alive);
+    if (iou__debugging(l))
+        iou__debug_report_abandoned(l);
+    iou__debug_fini(l);
     iou__task_finished_fini(l);
     iou__callbacks_fini(l);
     iou__heap_fini(&l->timers);

@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "ctx.h"
+#include "op.h"
 #include "queue.h"
 #include "stack.h"
 #include "timer_heap.h"
@@ -21,6 +22,22 @@
 #include <pthread.h>
 
 typedef struct iou__callback iou__callback;
+struct iou__debug;
+
+/* Debug mode bits (l->dbg). Zero in a normal run: every debugging path
+ * starts with one test of this byte. */
+enum {
+    IOU__DBG_ON = 1,    /* IOU_DEBUG: checks, slow-task warnings, reports (debug.c) */
+    IOU__DBG_TRACE = 2, /* IOU_TRACE: a line per submission and completion (trace.c) */
+};
+
+/* Plain counters (no atomics: only the loop's thread writes them), read by
+ * iou_loop_get_stats. */
+typedef struct iou__counters {
+    uint64_t submitted[IOU__OP_KINDS];
+    uint64_t completed[IOU__OP_KINDS];
+    uint64_t cqes, cancels, enters, sq_full, cq_overflows;
+} iou__counters;
 
 struct iou_loop {
     iou_task *current; /* running task; NULL while the loop itself runs */
@@ -57,6 +74,9 @@ struct iou_loop {
     struct iou__fd_kinds *fd_kinds; /* per-fd answer: may reads try the page cache first?
                                        (read_fastpath.c) */
     bool read_fastpath;             /* that fast path is on (iou_loop_opts, IOU_NOWAIT_READ) */
+    uint8_t dbg;                  /* IOU__DBG_* bits, fixed at creation */
+    struct iou__debug *debug;     /* debug-mode state (debug.c); NULL when off */
+    iou__counters counters;
 };
 
 /* The loop of the calling thread, or NULL. initial-exec TLS: a plain

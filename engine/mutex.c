@@ -30,6 +30,7 @@ int iou_mutex_lock(iou_mutex *m)
     if (m->owner == t)
         return -EDEADLK;
     iou__waiter w;
+    w.what = "mutex";
     /* 0 means unlock made us the owner; otherwise we were never queued or were
      * unlinked by the interruption, and own nothing. */
     return iou__waitq_wait(iou__waitq_of(&m->waiters), &w);

@@ -1,24 +1,56 @@
 /* Awaiting an operation: submit, park, and on interruption ask the kernel to
  * cancel but keep waiting for the completion (invariant 1). */
 #include "op.h"
+#include "debug.h"
 #include "loop.h"
 #include "task.h"
 
 #include <errno.h>
 
+static void wake_waiter(iou__op *op);
+
+/* The task awaiting op, or NULL for a callback's operation (for the trace). */
+static iou_task *waiter_of(const iou__op *op)
+{
+    return op->done == wake_waiter ? op->task : NULL;
+}
+
 void iou__op_submit(iou_loop *l, iou__op *op)
 {
     l->ops_inflight++;
+    l->counters.submitted[op->kind]++;
+    if (iou__tracing(l))
+        iou__trace_submit(l, op, waiter_of(op));
     l->backend->submit(l, op);
+}
+
+static inline void complete(iou_loop *l, iou__op *op, int res, uint32_t flags)
+{
+    l->counters.cqes++;
+    if (!(flags & IOU__CQE_MORE)) {
+        l->ops_inflight--;
+        l->counters.completed[op->kind]++;
+    }
+    op->res = res;
+    op->cqe_flags = flags;
+    op->done(op);
+}
+
+/* Out of line, so the common path stays a frameless tail call. */
+__attribute__((cold, noinline)) static void complete_traced(iou_loop *l, iou__op *op, int res,
+                                                            uint32_t flags)
+{
+    iou__trace_complete(l, op, waiter_of(op), res, flags);
+    complete(l, op, res, flags);
 }
 
 void iou__op_complete(iou_loop *l, iou__op *op, int res, uint32_t flags)
 {
-    if (!(flags & IOU__CQE_MORE))
-        l->ops_inflight--;
-    op->res = res;
-    op->cqe_flags = flags;
-    op->done(op);
+    if (iou__tracing(l)) {
+        complete_traced(l, op, res, flags);
+        return;
+    }
+    complete(l, op, res, flags);
 }
 
 void iou__op_cancel(iou_loop *l, iou__op *op)
@@ -26,6 +58,7 @@ void iou__op_cancel(iou_loop *l, iou__op *op)
     if (op->cancel_sent)
         return;
     op->cancel_sent = true;
+    l->counters.cancels++;
     l->backend->cancel(l, op);
 }
 
@@ -50,7 +83,9 @@ static void wake_waiter(iou__op *op)
     iou__wake(op->task);
 }
 
-static void cancel_in_kernel(iou_task *t, void *ctx)
+/* The park hook of an awaited operation. Both awaits park with ctx = the
+ * operation (the uninterruptible one with no hook): iou_dump relies on it. */
+void iou__op_interrupt(iou_task *t, void *ctx)
 {
     iou__op_cancel(t->loop, ctx);
 }
@@ -76,7 +111,7 @@ int iou__op_await(iou_task *t, iou__op *op)
     int err = iou__interrupted(t);
     if (err)
         return err;
-    return await(t, op, cancel_in_kernel);
+    return await(t, op, iou__op_interrupt);
 }
 
 int iou__op_await_uninterruptible(iou_task *t, iou__op *op)

@@ -4,6 +4,7 @@
  * and a backend without io_uring, which runs file operations on a worker
  * thread (regular files are never "ready" for epoll).
  */
+#include "debug.h"
 #include "op.h"
 #include "loop.h"
 #include "task.h"
@@ -127,5 +128,8 @@ long iou__file_op_blocking(iou__op *op)
 long iou__file_op(iou__op *op)
 {
     iou_task *t = iou__current();
-    return t ? iou__op_await(t, op) : iou__file_op_blocking(op);
+    if (t)
+        return iou__op_await(t, op);
+    iou__check_blocking(iou_op_kind_name(op->kind));
+    return iou__file_op_blocking(op);
 }

@@ -2,6 +2,7 @@
  * any task each is the ordinary blocking system call. */
 #include "op.h"
 #include "loop.h"
+#include "debug.h"
 #include "read_fastpath.h"
 #include "task.h"
 
@@ -21,6 +22,8 @@ int iou_nop(void)
 
 int iou_open(const char *path, int flags, mode_t mode)
 {
+    if (iou__current() == NULL)
+        iou__check_blocking("iou_open");
     return iou_openat(AT_FDCWD, path, flags, mode);
 }
 
@@ -66,8 +69,10 @@ static ssize_t read_cached_first(iou_task *t, int fd, char *buf, size_t len, int
 ssize_t iou_read(int fd, void *buf, size_t len, int64_t off)
 {
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou__check_blocking("iou_read");
         return iou__syscall_result(off < 0 ? read(fd, buf, len) : pread(fd, buf, len, off));
+    }
     if (len == 0 || !t->loop->read_fastpath)
         return ring_read(t, fd, buf, len, off);
     return read_cached_first(t, fd, buf, len, off);
@@ -76,8 +81,10 @@ ssize_t iou_read(int fd, void *buf, size_t len, int64_t off)
 ssize_t iou_write(int fd, const void *buf, size_t len, int64_t off)
 {
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou__check_blocking("iou_write");
         return iou__syscall_result(off < 0 ? write(fd, buf, len) : pwrite(fd, buf, len, off));
+    }
     iou__op op = {.kind = IOU__OP_WRITE, .fd = fd, .buf = (void *)buf, .len = len,
                   .off = offset_of(off)};
     return iou__op_await(t, &op);
@@ -86,8 +93,10 @@ ssize_t iou_write(int fd, const void *buf, size_t len, int64_t off)
 int iou_fsync(int fd)
 {
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou__check_blocking("iou_fsync");
         return (int)iou__syscall_result(fsync(fd));
+    }
     iou__op op = {.kind = IOU__OP_FSYNC, .fd = fd};
     return iou__op_await(t, &op);
 }

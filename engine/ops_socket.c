@@ -1,6 +1,7 @@
 /* Socket operations: one SQE each inside a task, the plain system call outside. */
 #include "op.h"
 #include "loop.h"
+#include "debug.h"
 #include "task.h"
 
 #include <errno.h>
@@ -19,8 +20,10 @@ int iou_socket(int domain, int type, int protocol)
 int iou_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou__check_blocking("iou_accept");
         return (int)iou__syscall_result(accept4(fd, addr, addrlen, SOCK_CLOEXEC));
+    }
     iou__op op = {.kind = IOU__OP_ACCEPT, .fd = fd, .buf = addr, .aux = addrlen,
                   .flags = SOCK_CLOEXEC};
     return iou__op_await(t, &op);
@@ -29,8 +32,10 @@ int iou_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 int iou_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou__check_blocking("iou_connect");
         return (int)iou__syscall_result(connect(fd, addr, addrlen));
+    }
     iou__op op = {.kind = IOU__OP_CONNECT, .fd = fd, .buf = (void *)addr, .len = addrlen};
     return iou__op_await(t, &op);
 }
@@ -38,8 +43,10 @@ int iou_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 ssize_t iou_recv(int fd, void *buf, size_t len, int flags)
 {
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou__check_blocking("iou_recv");
         return iou__syscall_result(recv(fd, buf, len, flags));
+    }
     iou__op op = {.kind = IOU__OP_RECV, .fd = fd, .buf = buf, .len = len, .flags = (unsigned)flags};
     return iou__op_await(t, &op);
 }
@@ -48,8 +55,10 @@ ssize_t iou_send(int fd, const void *buf, size_t len, int flags)
 {
     flags |= MSG_NOSIGNAL; /* a closed peer is -EPIPE, not a process-killing SIGPIPE */
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou__check_blocking("iou_send");
         return iou__syscall_result(send(fd, buf, len, flags));
+    }
     iou__op op = {.kind = IOU__OP_SEND, .fd = fd, .buf = (void *)buf, .len = len,
                   .flags = (unsigned)flags};
     return iou__op_await(t, &op);

@@ -32,11 +32,46 @@ static void put_number(size_t n)
     put(p);
 }
 
+/* The spawn site as "file:line in func" (the file without its directory). */
+static void put_site(const iou_task *t)
+{
+    const char *slash = strrchr(t->site_file, '/');
+    put(slash ? slash + 1 : t->site_file);
+    put(":");
+    put_number((size_t)t->site_line);
+    put(" in ");
+    put(t->site_func ? t->site_func : "?");
+}
+
+/* The task's name as iou_task_name() gives it, without formatting into the
+ * record (this runs in a signal handler: no snprintf). */
+static void put_name(const iou_task *t)
+{
+    if (t->name[0]) {
+        put(t->name);
+    } else if (t->site_file) {
+        const char *slash = strrchr(t->site_file, '/');
+        put(slash ? slash + 1 : t->site_file);
+        put(":");
+        put_number((size_t)t->site_line);
+        put(" ");
+        put(t->site_func ? t->site_func : "?");
+    } else {
+        put("task");
+    }
+}
+
 _Noreturn void iou__overflow_report(const iou_task *t)
 {
     put("iou: stack overflow in task '");
-    put(t->name ? t->name : "task");
-    put("' (stack of ");
+    put_name(t);
+    put("'");
+    if (t->site_file) {
+        put(" (spawned at ");
+        put_site(t);
+        put(")");
+    }
+    put(" (stack of ");
     put_number(t->stack ? t->stack->size : 0);
     put(" bytes); spawn it with a larger iou_spawn_opts.stack_size\n");
     abort();

@@ -20,11 +20,12 @@ int iou_run_ex(iou_fn main, void *arg, const iou_loop_opts *opts)
     iou_loop *l = iou_loop_new_ex(opts, &err);
     if (l == NULL)
         return err;
-    iou_task *first = iou__spawn(l, main, arg, NULL);
+    iou_task *first = iou__spawn(l, main, arg, &(iou_spawn_opts){.name = "main"});
     if (first == NULL) {
         iou_loop_free(l);
         return -ENOMEM;
     }
+    first->site_func = "iou_run"; /* for diagnostics: "started by iou_run" */
     while (first->state != IOU__TASK_DONE) {
         err = iou__loop_run_until(l, first);
         if (err < 0)

@@ -36,6 +36,7 @@ int iou_sem_acquire(iou_sem *s)
     if (iou__current() == NULL)
         return -EPERM; /* it would have to wait, and only tasks can */
     iou__waiter w;
+    w.what = "semaphore";
     return iou__waitq_wait(iou__waitq_of(&s->waiters), &w);
 }
 

@@ -5,12 +5,14 @@
  * and the ready queue stays FIFO.
  */
 #include "task.h"
+#include "debug.h"
 #include "fiber.h"
 #include "loop.h"
 #include "overflow.h"
 
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +53,7 @@ static iou_task *record_alloc(iou_loop *l)
 
 static void record_free(iou_loop *l, iou_task *t)
 {
+    t->state = IOU__TASK_FREED; /* lets debug mode recognise a second join */
     if (l->free_task_count >= TASK_POOL_MAX) {
         free(t);
         return;
@@ -122,20 +125,45 @@ static void retire(iou_loop *l, iou_task *t)
         release_finished(l, t);
 }
 
-/* The ready-queue action of a task: switch into it until it switches out. */
-static void resume(iou__work *w)
+/* Runs t until it switches out. */
+static inline void switch_into(iou_loop *l, iou_task *t)
 {
-    iou_task *t = iou__container_of(w, iou_task, work);
-    iou_loop *l = t->loop;
     l->current = t;
     t->state = IOU__TASK_RUNNING;
     iou__fiber_switch(&l->sched_ctx, &l->sched_fake_stack,
                       (iou__fiber_target){&t->ctx, t->stack->lo, t->stack->size, t->tsan_fiber});
     l->current = NULL;
+}
+
+static inline void switched_out(iou_loop *l, iou_task *t)
+{
     if (iou__task_done(t))
         retire(l, t);
     else if (t->check_canary && !iou__stack_canary_intact(t->stack))
         iou__overflow_report(t);
+}
+
+/* The ready-queue action of a task: switch into it until it switches out. */
+static void resume(iou__work *w)
+{
+    iou_task *t = iou__container_of(w, iou_task, work);
+    iou_loop *l = t->loop;
+    switch_into(l, t);
+    switched_out(l, t);
+}
+
+/* The same for a debug-mode task, timed (slow-task warning) and, when it
+ * ends, its stack measured before the pool takes it back. */
+static void resume_debug(iou__work *w)
+{
+    iou_task *t = iou__container_of(w, iou_task, work);
+    iou_loop *l = t->loop;
+    uint64_t start = iou__clock();
+    switch_into(l, t);
+    iou__debug_ran(l, t, start, iou__clock());
+    if (iou__task_done(t))
+        iou__debug_task_end(l, t);
+    switched_out(l, t);
 }
 
 void iou__watch_add(iou_task *t, iou__watch *w)
@@ -205,7 +233,8 @@ iou_task *iou__spawn(iou_loop *l, iou_fn fn, void *arg, const iou_spawn_opts *op
     iou_task *t = record_alloc(l);
     if (t == NULL)
         return NULL;
-    memset(t, 0, sizeof(*t));
+    memset(t, 0, offsetof(iou_task, name)); /* the name buffer is not cleared: only name[0] */
+    t->name[0] = '\0';
     t->stack = iou__stack_acquire(&l->stacks, size);
     if (t->stack == NULL) {
         record_free(l, t);
@@ -214,11 +243,16 @@ iou_task *iou__spawn(iou_loop *l, iou_fn fn, void *arg, const iou_spawn_opts *op
     t->loop = l;
     t->fn = fn;
     t->arg = arg;
-    t->name = opts && opts->name ? opts->name : "task";
+    if (opts && opts->name)
+        iou_task_set_name(t, opts->name);
     t->deadline = IOU__NEVER;
     t->deadline_timer.slot = IOU__TIMER_IDLE;
     t->deadline_timer.fire = deadline_fired;
     t->work.run = resume;
+    if (iou__debugging(l)) {
+        t->work.run = resume_debug;
+        iou__debug_spawned(l, t);
+    }
     t->state = IOU__TASK_READY;
     t->check_canary = t->stack->guard == IOU__GUARD_CANARY;
 #if defined(IOU_TSAN)
@@ -231,24 +265,86 @@ iou_task *iou__spawn(iou_loop *l, iou_fn fn, void *arg, const iou_spawn_opts *op
     return t;
 }
 
-iou_task *iou_spawn_ex(iou_fn fn, void *arg, const iou_spawn_opts *opts)
+/* The public spawns. iou.h turns iou_spawn() / iou_spawn_ex() calls into the
+ * _at variants; the parenthesised names below define the plain functions
+ * that older binaries link against. */
+static inline iou_task *spawn_at(iou_fn fn, void *arg, const iou_spawn_opts *opts,
+                                 const char *file, int line, const char *func)
 {
     iou_loop *l = iou__loop();
     if (l == NULL || fn == NULL)
         return NULL;
-    return iou__spawn(l, fn, arg, opts);
+    iou_task *t = iou__spawn(l, fn, arg, opts);
+    if (t) {
+        t->site_file = file;
+        t->site_line = line;
+        t->site_func = func;
+    }
+    return t;
 }
 
-iou_task *iou_spawn(iou_fn fn, void *arg)
+iou_task *iou_spawn_ex_at(iou_fn fn, void *arg, const iou_spawn_opts *opts, const char *file,
+                          int line, const char *func)
 {
-    return iou_spawn_ex(fn, arg, NULL);
+    return spawn_at(fn, arg, opts, file, line, func);
+}
+
+iou_task *iou_spawn_at(iou_fn fn, void *arg, const char *file, int line, const char *func)
+{
+    return spawn_at(fn, arg, NULL, file, line, func);
+}
+
+iou_task *(iou_spawn_ex)(iou_fn fn, void *arg, const iou_spawn_opts *opts)
+{
+    return iou_spawn_ex_at(fn, arg, opts, NULL, 0, NULL);
+}
+
+iou_task *(iou_spawn)(iou_fn fn, void *arg)
+{
+    return iou_spawn_ex_at(fn, arg, NULL, NULL, 0, NULL);
 }
 
 iou_task *iou_loop_spawn(iou_loop *l, iou_fn fn, void *arg)
 {
     if (l == NULL || fn == NULL)
         return NULL;
+    iou__check_thread(l, "iou_loop_spawn");
     return iou__spawn(l, fn, arg, NULL);
+}
+
+/* ---- names ------------------------------------------------------------------ */
+
+const char *iou__task_name(iou_task *t)
+{
+    if (t->name[0])
+        return t->name;
+    if (t->site_file == NULL) {
+        snprintf(t->name, sizeof(t->name), "task");
+    } else {
+        const char *slash = strrchr(t->site_file, '/');
+        snprintf(t->name, sizeof(t->name), "%s:%d %s", slash ? slash + 1 : t->site_file,
+                 t->site_line, t->site_func ? t->site_func : "?");
+    }
+    return t->name;
+}
+
+int iou_task_set_name(iou_task *t, const char *name)
+{
+    if (t == NULL)
+        return -EINVAL;
+    iou__check_thread(t->loop, "iou_task_set_name");
+    size_t n = name ? strnlen(name, sizeof(t->name) - 1) : 0;
+    if (name)
+        memcpy(t->name, name, n);
+    t->name[n] = '\0'; /* "": the default name is formatted again when asked for */
+    return 0;
+}
+
+const char *iou_task_name(iou_task *t)
+{
+    if (t == NULL)
+        t = iou__current();
+    return t ? iou__task_name(t) : "";
 }
 
 /* ---- parking -------------------------------------------------------------- */
@@ -313,6 +409,7 @@ int iou_cancel(iou_task *t)
 {
     if (t == NULL)
         return -EINVAL;
+    iou__check_thread(t->loop, "iou_cancel");
     if (iou__task_done(t))
         return -ESRCH;
     t->cancelled = true;
@@ -337,10 +434,34 @@ void iou__cancel_all(iou_loop *l)
 
 /* A joiner that is interrupted takes its target down with it, then keeps
  * waiting: a joined task is never left running unowned. */
-static void join_interrupted(iou_task *joiner, void *target)
+void iou__join_interrupt(iou_task *joiner, void *target)
 {
     (void)joiner;
     iou_cancel(target);
+}
+
+/* Why target cannot be joined by t (a misuse), or NULL. */
+static const char *join_refusal(const iou_task *t, const iou_task *target)
+{
+    if (target->state == IOU__TASK_FREED)
+        return "iou_join of an already joined (freed)";
+    if (target == t)
+        return "iou_join of itself by";
+    if (target->detached)
+        return "iou_join of a detached";
+    if (target->joiner)
+        return "iou_join of a task already being joined:";
+    if (target->loop != t->loop)
+        return "iou_join of another loop's";
+    return NULL;
+}
+
+/* The misuse path of iou_join: reported in debug mode. */
+static int join_refused(iou_task *t, iou_task *target)
+{
+    if (target && iou__debugging(t->loop))
+        iou__debug_misuse(target, join_refusal(t, target));
+    return -EINVAL;
 }
 
 int iou_join(iou_task *target)
@@ -349,15 +470,15 @@ int iou_join(iou_task *target)
     if (t == NULL)
         return -EPERM;
     if (target == NULL || target == t || target->detached || target->joiner ||
-        target->loop != t->loop)
-        return -EINVAL;
+        target->loop != t->loop || target->state == IOU__TASK_FREED)
+        return join_refused(t, target);
     if (!iou__task_done(target)) {
         target->joiner = t;
         if (iou__interrupted(t)) {
             iou_cancel(target);
             iou__park(t, NULL, NULL);
         } else {
-            iou__park(t, join_interrupted, target);
+            iou__park(t, iou__join_interrupt, target);
         }
     }
     int result = target->result;
@@ -367,7 +488,16 @@ int iou_join(iou_task *target)
 
 void iou_detach(iou_task *t)
 {
-    if (t == NULL || t->detached || t->joiner)
+    if (t == NULL)
+        return;
+    iou__check_thread(t->loop, "iou_detach");
+    if (t->state == IOU__TASK_FREED || t->joiner) {
+        if (iou__debugging(t->loop))
+            iou__debug_misuse(t, t->state == IOU__TASK_FREED ? "iou_detach of an already freed"
+                                                             : "iou_detach of a task being joined:");
+        return;
+    }
+    if (t->detached)
         return;
     if (iou__task_done(t)) {
         release_finished(t->loop, t);

@@ -19,6 +19,7 @@ enum iou__task_state {
     IOU__TASK_RUNNING,
     IOU__TASK_PARKED,  /* suspended until iou__wake() */
     IOU__TASK_DONE,    /* fn returned; waiting to be joined (or freed if detached) */
+    IOU__TASK_FREED,   /* record back in the pool: joined, or detached and done */
 };
 
 /*
@@ -56,13 +57,20 @@ struct iou_task {
     iou__stack *stack;
     iou_fn fn;
     void *arg;
-    const char *name;
     int result;
     iou_task *joiner;
     iou__watch *watchers;
     iou_task *live_prev, *live_next; /* the loop's list this task is on */
     void *asan_fake_stack;
     void *tsan_fiber;
+    /* Diagnostics (debug.c, dump.c, trace.c). */
+    const char *site_file, *site_func; /* where it was spawned; NULL: unknown */
+    int site_line;
+    /* Not cleared at spawn (spawn cost): each is written before it is read. */
+    char name[IOU_TASK_NAME_MAX]; /* "" (name[0] is cleared): the default name */
+    uint64_t dbg_since;           /* debug mode: since spawn / last switch out */
+    iou__interrupt_fn dbg_hook;   /* debug mode: its park's hook (kept when interrupted) */
+    uint64_t trace_start;         /* tracing: when its awaited operation was submitted */
 };
 
 int iou__interrupted_slow(iou_task *t);
@@ -97,6 +105,9 @@ static inline bool iou__task_done(const iou_task *t)
 }
 
 iou_task *iou__spawn(iou_loop *l, iou_fn fn, void *arg, const iou_spawn_opts *opts);
+
+/* The task's name: set, or the default formatted into t->name on first use. */
+const char *iou__task_name(iou_task *t);
 
 /* Cancels every live task of l (loop shutdown). */
 void iou__cancel_all(iou_loop *l);

@@ -1,5 +1,6 @@
 /* iou_now and iou_sleep: sleeping is a user-space timer, never an SQE. */
 #include "loop.h"
+#include "debug.h"
 #include "task.h"
 
 #include <errno.h>
@@ -12,7 +13,7 @@ uint64_t iou_now(void)
 }
 
 typedef struct sleeper {
-    iou__timer timer;
+    iou__timer timer; /* first: iou_dump reads the wake-up time through it */
     iou_task *task;
 } sleeper;
 
@@ -21,7 +22,7 @@ static void sleep_over(iou__timer *timer)
     iou__wake(iou__container_of(timer, sleeper, timer)->task);
 }
 
-static void sleep_interrupted(iou_task *t, void *ctx)
+void iou__sleep_interrupt(iou_task *t, void *ctx)
 {
     sleeper *s = ctx;
     iou__heap_remove(&t->loop->timers, &s->timer);
@@ -40,12 +41,14 @@ static int sleep_blocking(uint64_t ns)
 int iou_sleep(uint64_t ns)
 {
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou__check_blocking("iou_sleep");
         return sleep_blocking(ns);
+    }
     int err = iou__interrupted(t);
     if (err)
         return err;
     sleeper s = {.timer = {.slot = IOU__TIMER_IDLE, .fire = sleep_over}, .task = t};
     iou__timer_arm(t->loop, &s.timer, iou__time_after(iou__loop_now(t->loop), ns));
-    return iou__park(t, sleep_interrupted, &s);
+    return iou__park(t, iou__sleep_interrupt, &s);
 }

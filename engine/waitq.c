@@ -1,8 +1,9 @@
 #include "waitq.h"
+#include "debug.h"
 #include "loop.h"
 #include "task.h"
 
-static void waiter_interrupted(iou_task *t, void *ctx)
+void iou__waitq_interrupt(iou_task *t, void *ctx)
 {
     iou__waiter *w = ctx;
     iou__waitq_remove(w->owner, w);
@@ -18,7 +19,7 @@ int iou__waitq_wait(iou__waitq *q, iou__waiter *w)
     w->task = t;
     w->result = 0;
     iou__waitq_push(q, w);
-    int why = iou__park(t, waiter_interrupted, w);
+    int why = iou__park(t, iou__waitq_interrupt, w);
     return why ? why : w->result;
 }
 

@@ -17,6 +17,7 @@ struct iou__waiter {
     int result;  /* what the waker handed over (0 by default) */
     void *data;  /* primitive-specific: e.g. the element a channel waiter sends or receives into */
     void *owner; /* the queue this waiter is in, NULL once it left */
+    const char *what; /* the primitive ("mutex", "channel", ...), for iou_dump */
 };
 
 /* Same layout as the public iou_waitlist. */

@@ -18,7 +18,7 @@
  *     the next blocking call then returns -ECANCELED.
  *
  * Sections: tasks, time, file operations, socket operations, loop and callbacks,
- * errors.
+ * ..., debugging and statistics, errors.
  */
 #ifndef IOU_H
 #define IOU_H
@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 
@@ -73,7 +74,8 @@ IOU_API int iou_run(iou_fn main, void *arg);
 typedef struct iou_spawn_opts {
     size_t stack_size; /* bytes; 0 = the loop default (64 KiB). Rounded up to a power of
                           two from 16 KiB to 256 MiB (larger: iou_spawn_ex returns NULL). */
-    const char *name;  /* shown in diagnostics (stack overflow); not copied: keep it alive */
+    const char *name;  /* the task's name (see iou_task_set_name); copied; NULL = the
+                          spawn site */
 } iou_spawn_opts;
 
 /*
@@ -88,6 +90,37 @@ IOU_API iou_task *iou_spawn(iou_fn fn, void *arg);
 
 /* iou_spawn() with options (stack size, name). opts may be NULL. */
 IOU_API iou_task *iou_spawn_ex(iou_fn fn, void *arg, const iou_spawn_opts *opts);
+
+/*
+ * iou_spawn() / iou_spawn_ex() recording where the task was spawned: file
+ * and func must be string constants (they are kept, not copied). The macros
+ * below route every iou_spawn / iou_spawn_ex call here with __FILE__,
+ * __LINE__ and __func__, so debug messages and iou_dump() say where a task
+ * came from; the plain functions stay exported (spawn site unknown).
+ */
+IOU_API iou_task *iou_spawn_at(iou_fn fn, void *arg, const char *file, int line,
+                               const char *func);
+IOU_API iou_task *iou_spawn_ex_at(iou_fn fn, void *arg, const iou_spawn_opts *opts,
+                                  const char *file, int line, const char *func);
+#define iou_spawn(fn, arg) iou_spawn_at((fn), (arg), __FILE__, __LINE__, __func__)
+#define iou_spawn_ex(fn, arg, opts) \
+    iou_spawn_ex_at((fn), (arg), (opts), __FILE__, __LINE__, __func__)
+
+/* Bytes of a task name, terminating NUL included: longer names are cut. */
+#define IOU_TASK_NAME_MAX 32
+
+/*
+ * Names t for every diagnostic (slow-task warnings, leak reports, misuse,
+ * iou_dump(), stack overflow, IOU_TRACE). name is copied, cut to
+ * IOU_TASK_NAME_MAX - 1 bytes; NULL or "" restores the default, the spawn
+ * site ("file.c:123 fn", or "task" when unknown; iou_run's first task is
+ * "main"). Returns 0, -EINVAL if t is NULL. Does not suspend.
+ */
+IOU_API int iou_task_set_name(iou_task *t, const char *name);
+
+/* t's name (see iou_task_set_name), valid until t is freed or renamed.
+ * NULL t: the running task's name ("" outside a task). Does not suspend. */
+IOU_API const char *iou_task_name(iou_task *t);
 
 /*
  * Suspends until t has ended, frees t and returns fn's value. If the caller is
@@ -388,6 +421,10 @@ typedef struct iou_loop_opts {
     bool no_read_fastpath;     /* iou_read / iou_readv on regular files go straight to the
                                   ring instead of trying a non-blocking page-cache read
                                   first (also: environment IOU_NOWAIT_READ=0) */
+    bool debug;                /* debug mode (also IOU_DEBUG=1): see "Debugging" below */
+    uint64_t slow_task_ns;     /* debug mode: warn when a task runs this long without
+                                  suspending; 0 = IOU_DEBUG_SLOW_MS, else 100 ms */
+    bool trace;                /* log every operation (also IOU_TRACE=1): see below */
 } iou_loop_opts;
 
 /* Creates a loop bound to the calling thread (one loop per thread). Returns
@@ -1107,6 +1144,91 @@ IOU_API int iou_stream_close(iou_stream *s);
 IOU_API int iou_stream_free(iou_stream *s);
 
 /* (stream section: end) */
+
+/* ------------------------------------------------------------------------ */
+/* Debugging and statistics                                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Debug mode (IOU_DEBUG=1 in the environment when the loop is created, or
+ * iou_loop_opts.debug) adds checks and reports, all on stderr, prefixed
+ * "iou: debug:" and naming tasks by their name (iou_task_set_name):
+ *   - a task that runs longer than slow_task_ns (IOU_DEBUG_SLOW_MS, default
+ *     100 ms) without suspending: its name, spawn site and run time;
+ *   - when the loop ends (iou_loop_free, iou_run): tasks never joined or
+ *     detached (still running, or finished), stacks still in use, and the
+ *     stack high-water mark per spawn site (stacks are painted at spawn and
+ *     scanned when a task ends: this touches every page of each stack);
+ *   - misuse: iou_join of a task that is detached, already joined or being
+ *     joined, or of itself, and iou_detach of a task being joined or freed
+ *     (reported, then the usual -EINVAL / nothing); a blocking call
+ *     (iou_sleep, iou_recv, ...) from a loop callback, which blocks the
+ *     whole loop (reported, then the plain system call runs as always);
+ *     iou_cancel, iou_detach, iou_task_set_name, iou_loop_spawn,
+ *     iou_call_soon or iou_call_at/later on a loop from another thread (a
+ *     data race: reported, then abort());
+ *   - SIGUSR1 prints iou_dump() of every debug-mode loop on stderr, from the
+ *     loop's thread at its next iteration (the handler only sets a flag; a
+ *     waiting loop wakes at least every 100 ms in debug mode to look).
+ * Without debug mode each of these costs one predictable branch or nothing.
+ */
+
+/*
+ * Writes every task of the calling thread's loop to f, one line each: name,
+ * state (ready, running, parked, done), what a parked task waits for (an
+ * operation with its kind and fd, a sleep with the time left, a mutex,
+ * semaphore, event, condition, channel, future or join) and its deadline;
+ * in debug mode also for how long it has been waiting. Then the loop's
+ * counts (see iou_loop_get_stats). Does nothing outside a loop. Does not
+ * suspend.
+ */
+IOU_API void iou_dump(FILE *f);
+
+/* Slots of the per-kind arrays of iou_loop_stats (kinds are 0 ..
+ * IOU_OP_KIND_SLOTS - 1; unused slots stay 0). */
+#define IOU_OP_KIND_SLOTS 48
+
+/*
+ * A loop's counters. Append-only: new fields only ever go at the end, and
+ * the caller says how many bytes it has in size.
+ */
+typedef struct iou_loop_stats {
+    size_t size;                          /* in: sizeof(iou_loop_stats) */
+    uint64_t submitted[IOU_OP_KIND_SLOTS]; /* operations submitted, by kind */
+    uint64_t completed[IOU_OP_KIND_SLOTS]; /* ... and completed (final completion) */
+    uint64_t cqes;          /* completions reaped (multishot: several per operation) */
+    uint64_t cancels;       /* cancel requests sent to the kernel */
+    uint64_t enters;        /* io_uring_enter calls (submit and/or wait) */
+    uint64_t sqes;          /* SQEs made (operations and cancels): sqes / enters is
+                               the batch size */
+    uint64_t sq_full;       /* times the SQ was full and had to be flushed early */
+    uint64_t cq_overflows;  /* times the kernel's CQ overflow list had to be flushed */
+    uint64_t enobufs;       /* receives that found the buffer ring empty */
+    size_t tasks_alive;     /* spawned and not yet ended */
+    size_t timers_pending;  /* armed timers: sleeps, deadlines, call_later */
+    size_t ops_in_flight;   /* operations the kernel holds */
+    size_t stacks_in_use;   /* task stacks in use */
+    size_t stacks_pooled;   /* mapped stacks waiting in the pool */
+} iou_loop_stats;
+
+/*
+ * Copies l's counters (l NULL: this thread's loop) into st, of which the
+ * caller sets st->size (fields beyond it are not written). Returns 0,
+ * -EINVAL if st is NULL or st->size is too small (0), -EPERM without a loop. Counting is
+ * always on (plain increments). Does not suspend.
+ */
+IOU_API int iou_loop_get_stats(iou_loop *l, iou_loop_stats *st);
+
+/* The name of operation kind i ("nop", "read", "recv", ...) for the arrays of
+ * iou_loop_stats, or NULL if no kind has that number. */
+IOU_API const char *iou_op_kind_name(int kind);
+
+/*
+ * Tracing (IOU_TRACE=1, or iou_loop_opts.trace): one stderr line per
+ * operation submitted and per completion: task name (or "callback"), kind,
+ * fd, result and, for operations a task awaits, the latency. Off: one
+ * predictable branch per submission and completion.
+ */
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */

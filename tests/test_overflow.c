@@ -217,7 +217,8 @@ static void expect_overflow_report(const char *self, const char *mode)
     if (WIFEXITED(o.status) && WEXITSTATUS(o.status) == CHILD_SKIP)
         SKIP("io_uring unavailable");
     bool aborted = WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGABRT;
-    bool named = strstr(o.text, "stack overflow") && strstr(o.text, "deep-recursion");
+    bool named = strstr(o.text, "stack overflow") && strstr(o.text, "deep-recursion") &&
+                 strstr(o.text, "(spawned at test_overflow.c:") && strstr(o.text, " in child_main)");
     if (!aborted || !named) {
         if (WIFSIGNALED(o.status))
             fprintf(stderr, "[%s] child killed by signal %d\n", label, WTERMSIG(o.status));
