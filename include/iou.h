@@ -916,6 +916,83 @@ IOU_API int iou_stream_free(iou_stream *s);
 /* (stream section: end) */
 
 /* ------------------------------------------------------------------------ */
+/* Threads: the pool, thread-safe calls, a loop per core                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Runs fn(arg) on a worker thread of the process-wide pool and suspends the
+ * calling task until it returns (asyncio's run_in_executor); returns fn's
+ * value. For blocking work: getaddrinfo, CPU-heavy computations, a blocking
+ * library. fn runs on another thread: it must not call iou functions that
+ * need a loop (it has none; the I/O functions then make plain blocking
+ * system calls).
+ * If the caller is cancelled or its deadline passes first, it returns
+ * -ECANCELED / -ETIMEDOUT at once; fn keeps running on its worker and its
+ * value is discarded when it returns. So fn and everything arg points to
+ * must stay valid until fn returns, not just until this call returns (do not
+ * pass the caller's stack to a call that may be cancelled, or make fn own
+ * arg). The loop does not end while fn runs.
+ * -ENOMEM / -EAGAIN if no record or no worker could be had (nothing ran),
+ * -EINVAL if fn is NULL. Outside a task: calls fn(arg) directly.
+ */
+IOU_API int iou_run_in_pool(iou_fn fn, void *arg);
+
+/* Pool settings. Zero-initialise; zero means default. */
+typedef struct iou_pool_opts {
+    unsigned max_threads;     /* workers at most; 0 = IOU_POOL_THREADS from the
+                                 environment, else max(4, 2 x CPUs); up to 1024.
+                                 Jobs beyond it wait in FIFO order */
+    uint64_t idle_timeout_ns; /* a worker idle this long exits; 0 = 10 s */
+} iou_pool_opts;
+
+/* Sets the pool's limits for the whole process (workers start lazily, so
+ * call it first; a lower limit lets surplus workers exit when idle). opts
+ * NULL restores the defaults. Returns 0 or -EINVAL (more than 1024). Any
+ * thread; does not suspend. After fork() the child starts with no worker and
+ * an empty queue. */
+IOU_API int iou_pool_config(const iou_pool_opts *opts);
+
+/* Workers alive now (busy or idle). Any thread. */
+IOU_API int iou_pool_threads(void);
+
+/*
+ * Runs cb(arg) on loop l's thread, soon (asyncio's call_soon_threadsafe).
+ * Any thread may call it, l's own included; callbacks posted by one thread
+ * run in the order posted. Lock-free; the loop is woken only if it may be
+ * sleeping (MSG_RING from an io_uring loop's thread where the kernel has it,
+ * else an eventfd). Returns 0 (cb will run exactly once), -ENOMEM,
+ * -EINVAL (l or cb NULL), or -ESHUTDOWN once iou_loop_free(l) has begun
+ * (cb will not run). Does not suspend.
+ * Lifetime: l must not be freed while other threads may still post to it:
+ * posting during iou_loop_free is safe (-ESHUTDOWN), posting after it
+ * returned is a use-after-free. Have the loop outlive its producers (join
+ * them first), e.g. with iou_loops_start().
+ * A loop whose only work is to wait for posts must hold a keepalive
+ * (iou_loop_keepalive), else iou_loop_run() returns when it is idle.
+ */
+IOU_API int iou_call_soon_threadsafe(iou_loop *l, void (*cb)(void *), void *arg);
+
+/* Spawns fn(arg) as a detached task on loop l, from any thread (posted as
+ * iou_call_soon_threadsafe does). Returns 0, -ENOMEM, -EINVAL or
+ * -ESHUTDOWN. The task's value is not returned: to get a result, have fn
+ * post it back (iou_call_soon_threadsafe to the caller's loop) or set a
+ * future of l's loop from fn. If the loop then cannot allocate the task, it
+ * prints a diagnostic and the task does not run. Does not suspend. */
+IOU_API int iou_spawn_threadsafe(iou_loop *l, iou_fn fn, void *arg);
+
+/*
+ * Adds delta (+1 / -1) to l's keepalive count. While it is above zero,
+ * iou_loop_run(l) does not return for lack of work: the loop keeps waiting
+ * for thread-safe posts (a loop that serves other threads). iou_loop_stop()
+ * still stops it, and iou_loop_free() ignores the count. Any thread; when
+ * the count drops to zero, a sleeping loop wakes up to notice it is idle.
+ * Returns 0, or -EINVAL (l NULL, or the count would go negative).
+ */
+IOU_API int iou_loop_keepalive(iou_loop *l, int delta);
+
+/* (threads section: end) */
+
+/* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
 
