@@ -990,6 +990,57 @@ IOU_API int iou_spawn_threadsafe(iou_loop *l, iou_fn fn, void *arg);
  */
 IOU_API int iou_loop_keepalive(iou_loop *l, int delta);
 
+/*
+ * A loop per core (the thread-per-core model): n threads, each with its own
+ * loop and ring, each running main(arg) as its first task. The loops share
+ * nothing unless the program does; they pass work with the thread-safe calls
+ * above (loop-to-loop wake-ups go by MSG_RING where the kernel has it).
+ * Servers give each loop its own listening socket on one port
+ * (iou_listen_opts.reuseport) and let the kernel spread the connections.
+ * Every loop keeps running (serving posts and its other tasks) until the
+ * mains of all loops have returned; then what is left on each loop is
+ * cancelled and the loops are freed. So while any main runs, every loop of
+ * the group may be posted to.
+ */
+typedef struct iou_loops iou_loops;
+
+/* Options for iou_loops_start(). Zero-initialise. */
+typedef struct iou_loops_opts {
+    bool pin;                   /* pin loop i's thread to the i-th CPU this process may
+                                   use (modulo their count) */
+    const iou_loop_opts *loop;  /* options of every loop (NULL: defaults) */
+} iou_loops_opts;
+
+/* Starts n loops on n new threads (n 0: one per CPU this process may use) and
+ * returns once every loop exists (iou_loops_get works at once). If any loop
+ * cannot be created, none runs: returns NULL and stores the error in *err
+ * (may be NULL): the loop's (e.g. -ENOSYS, -EPERM without io_uring), or
+ * -ENOMEM, -EAGAIN (threads), -EINVAL (main NULL, n > 4096). Any thread
+ * (also one running a loop); does not suspend. */
+IOU_API iou_loops *iou_loops_start(unsigned n, iou_fn main, void *arg,
+                                   const iou_loops_opts *opts, int *err);
+
+/* The number of loops in ls. */
+IOU_API unsigned iou_loops_count(const iou_loops *ls);
+
+/* Loop i of ls (for iou_call_soon_threadsafe / iou_spawn_threadsafe), or
+ * NULL if i is out of range. Valid until the mains of all loops returned. */
+IOU_API iou_loop *iou_loops_get(const iou_loops *ls, unsigned i);
+
+/* Inside a group's thread: the index of the calling thread's loop (so main
+ * can tell which one it is); -1 elsewhere. */
+IOU_API int iou_loops_index(void);
+
+/* Cancels the main task of every loop (those still running), from any
+ * thread; they end as a cancelled task does. Safe until iou_loops_join
+ * returned. Returns 0, -EINVAL if ls is NULL. Does not suspend. */
+IOU_API int iou_loops_stop(iou_loops *ls);
+
+/* Waits for every thread of ls to end (blocks the calling thread: call it
+ * outside the group's loops), stores main's value of loop i in results[i]
+ * (results may be NULL) and frees ls. Returns 0, -EINVAL if ls is NULL. */
+IOU_API int iou_loops_join(iou_loops *ls, int *results);
+
 /* (threads section: end) */
 
 /* ------------------------------------------------------------------------ */
