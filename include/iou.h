@@ -1038,6 +1038,11 @@ IOU_API iou_loop *iou_loops_get(const iou_loops *ls, unsigned i);
  * can tell which one it is); -1 elsewhere. */
 IOU_API int iou_loops_index(void);
 
+/* Inside a group's thread: its group (main may run before iou_loops_start
+ * has returned to its caller, so use this to reach the other loops); NULL
+ * elsewhere. */
+IOU_API iou_loops *iou_loops_self(void);
+
 /* Cancels the main task of every loop (those still running), from any
  * thread; they end as a cancelled task does. Safe until iou_loops_join
  * returned. Returns 0, -EINVAL if ls is NULL. Does not suspend. */
