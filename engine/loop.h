@@ -77,6 +77,7 @@ struct iou_loop {
     uint8_t dbg;                  /* IOU__DBG_* bits, fixed at creation */
     struct iou__debug *debug;     /* debug-mode state (debug.c); NULL when off */
     iou__counters counters;
+    struct iou__remote *remote;   /* the inbox other threads post to (remote.c) */
 };
 
 /* The loop of the calling thread, or NULL. initial-exec TLS: a plain

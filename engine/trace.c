@@ -8,6 +8,7 @@
  * (multishot stream receives, raw SQEs with a callback) have none.
  */
 #include "debug.h"
+#include "remote.h"
 
 #include <stdio.h>
 
@@ -41,7 +42,8 @@ void iou__trace_submit(iou_loop *l, iou__op *op, iou_task *t)
 
 void iou__trace_complete(iou_loop *l, iou__op *op, iou_task *t, int res, uint32_t flags)
 {
-    (void)l;
+    if (iou__remote_is_wake_op(l, op))
+        return;
     char what[64];
     put_op(op, what, sizeof(what));
     char more[96];
