@@ -62,8 +62,7 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
         return NULL;
     }
     unsigned entries = opts && opts->ring_entries ? opts->ring_entries : DEFAULT_ENTRIES;
-    l->backend = &iou__backend_uring;
-    int ret = l->backend->init(l, entries);
+    int ret = iou__backend_open(l, opts ? opts->backend : NULL, entries);
     if (ret < 0) {
         free(l);
         *err = ret;
