@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "loop.h"
 #include "op.h"
+#include "remote.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -113,9 +114,14 @@ static void reap(iou_loop *l, uring *u)
             int res = cqe->res;
             uint32_t flags = cqe->flags;
             io_uring_smp_store_release(cq->khead, ++head);
-            /* 0: a cancel request's own result; TIMEOUT: liburing's wait timeout */
-            if (data != 0 && data != LIBURING_UDATA_TIMEOUT)
+            /* 0: a cancel request's own result; TIMEOUT: liburing's wait timeout;
+             * other odd values: MSG_RING wake-ups (remote.h) */
+            if (data & 1) {
+                if (data != LIBURING_UDATA_TIMEOUT)
+                    iou__remote_cqe(l, data, res);
+            } else if (data != 0) {
                 iou__op_complete(l, (iou__op *)(uintptr_t)data, res, flags);
+            }
             head = *cq->khead; /* a nested reap may have moved it */
         }
         if (!(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))

@@ -9,6 +9,8 @@
 #include "loop.h"
 #include "op.h"
 #include "overflow.h"
+#include "remote.h"
+#include "sanitizer.h"
 #include "task.h"
 
 #include <errno.h>
@@ -68,6 +70,16 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
         *err = ret;
         return NULL;
     }
+    ret = iou__remote_init(l);
+    if (ret < 0) {
+        l->backend->fini(l);
+        free(l);
+        *err = ret;
+        return NULL;
+    }
+#if defined(IOU_TSAN)
+    l->sched_tsan_fiber = __tsan_get_current_fiber(); /* tasks switch back to this thread's own */
+#endif
     iou__queue_init(&l->ready);
     iou__heap_init(&l->timers);
     iou__stack_pool_init(&l->stacks);
@@ -105,11 +117,12 @@ static void fire_due_timers(iou_loop *l)
         t->fire(t);
 }
 
-/* Nothing queued, in flight or timed: no event can ever arrive. */
+/* Nothing queued, in flight or timed, no pool job out, nothing posted and no
+ * keepalive held: no event can ever arrive. */
 bool iou__loop_idle(const iou_loop *l)
 {
     return iou__queue_empty(&l->ready) && l->ops_inflight == 0 &&
-           iou__heap_next(&l->timers) == IOU__NEVER;
+           iou__heap_next(&l->timers) == IOU__NEVER && !iou__remote_busy(l);
 }
 
 /* Virtual time: with no I/O in flight, jump straight to the next timer. With
@@ -118,7 +131,7 @@ bool iou__loop_idle(const iou_loop *l)
  * jump, and a stream of unrelated completions cannot freeze the clock. */
 static int wait_virtual(iou_loop *l, uint64_t next)
 {
-    if (l->ops_inflight == 0) {
+    if (l->ops_inflight == 0 && !iou__remote_busy(l)) {
         if (next > l->virtual_now)
             l->virtual_now = next;
         return 0;
@@ -134,14 +147,20 @@ static int wait_virtual(iou_loop *l, uint64_t next)
 static int wait_for_events(iou_loop *l)
 {
     uint64_t next = iou__heap_next(&l->timers);
-    if (l->virtual_clock)
-        return wait_virtual(l, next);
     uint64_t timeout = IOU__NEVER;
-    if (next != IOU__NEVER) {
+    if (next != IOU__NEVER && !l->virtual_clock) {
         uint64_t now = iou__clock();
         timeout = next > now ? next - now : 0;
     }
-    return l->backend->poll(l, timeout);
+    /* A post (or the last keepalive's release) that arrived since the
+     * iteration began: do not block, the next iteration takes it. */
+    if (!iou__remote_sleep(l) || iou__loop_idle(l)) {
+        iou__remote_awake(l);
+        return 0;
+    }
+    int err = l->virtual_clock ? wait_virtual(l, next) : l->backend->poll(l, timeout);
+    iou__remote_awake(l);
+    return err;
 }
 
 /* Runs until stopped, idle, or (if until is given) until that task is done. */
@@ -154,6 +173,8 @@ int iou__loop_run_until(iou_loop *l, iou_task *until)
     l->running = true;
     int err = 0;
     for (;;) {
+        if (iou__remote_pending(l))
+            iou__remote_run(l);
         run_ready_batch(l);
         fire_due_timers(l);
         if (l->stop_requested || (until && until->state == IOU__TASK_DONE))
@@ -190,7 +211,8 @@ void iou_loop_stop(iou_loop *l)
  * forever on nothing is abandoned only once no kernel operation is left. */
 void iou__loop_drain(iou_loop *l)
 {
-    while (l->tasks_alive || l->ops_inflight || !iou__queue_empty(&l->ready)) {
+    while (l->tasks_alive || l->ops_inflight || !iou__queue_empty(&l->ready) ||
+           iou__remote_busy(l)) {
         iou__callbacks_drop(l); /* pending callbacks and their timers are dropped, not awaited */
         iou__cancel_all(l);
         iou__raw_cancel_all(l);
@@ -198,7 +220,8 @@ void iou__loop_drain(iou_loop *l)
         size_t before = l->tasks_alive;
         if (iou__loop_run_until(l, NULL) < 0 && l->ops_inflight)
             continue;
-        if (l->tasks_alive == before && l->ops_inflight == 0 && iou__queue_empty(&l->ready))
+        if (l->tasks_alive == before && l->ops_inflight == 0 && iou__queue_empty(&l->ready) &&
+            !iou__remote_busy(l))
             break;
     }
 }
@@ -211,6 +234,7 @@ void iou_loop_free(iou_loop *l)
         fputs("iou: iou_loop_free called from inside the loop or another thread\n", stderr);
         abort();
     }
+    iou__remote_close(l); /* later posts get -ESHUTDOWN; accepted ones still run */
     iou__loop_drain(l);
     if (l->tasks_alive)
         fprintf(stderr, "iou: %zu task(s) ignored cancellation and were abandoned\n",
@@ -219,6 +243,7 @@ void iou_loop_free(iou_loop *l)
     iou__callbacks_fini(l);
     iou__heap_fini(&l->timers);
     iou__bufring_fini(l); /* after the drain: the kernel holds none of its buffers */
+    iou__remote_fini(l);  /* takes the wake-up read back from the kernel */
     l->backend->fini(l);
     iou__task_pool_fini(l);
     /* Last: abandoned tasks are parked on nothing the kernel owns, and the

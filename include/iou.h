@@ -955,6 +955,134 @@ IOU_API int iou_stream_free(iou_stream *s);
 /* (stream section: end) */
 
 /* ------------------------------------------------------------------------ */
+/* Threads: the pool, thread-safe calls, a loop per core                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Runs fn(arg) on a worker thread of the process-wide pool and suspends the
+ * calling task until it returns (asyncio's run_in_executor); returns fn's
+ * value. For blocking work: getaddrinfo, CPU-heavy computations, a blocking
+ * library. fn runs on another thread: it must not call iou functions that
+ * need a loop (it has none; the I/O functions then make plain blocking
+ * system calls).
+ * If the caller is cancelled or its deadline passes first, it returns
+ * -ECANCELED / -ETIMEDOUT at once; fn keeps running on its worker and its
+ * value is discarded when it returns. So fn and everything arg points to
+ * must stay valid until fn returns, not just until this call returns (do not
+ * pass the caller's stack to a call that may be cancelled, or make fn own
+ * arg). The loop does not end while fn runs.
+ * -ENOMEM / -EAGAIN if no record or no worker could be had (nothing ran),
+ * -EINVAL if fn is NULL. Outside a task: calls fn(arg) directly.
+ */
+IOU_API int iou_run_in_pool(iou_fn fn, void *arg);
+
+/* Pool settings. Zero-initialise; zero means default. */
+typedef struct iou_pool_opts {
+    unsigned max_threads;     /* workers at most; 0 = IOU_POOL_THREADS from the
+                                 environment, else max(4, 2 x CPUs); up to 1024.
+                                 Jobs beyond it wait in FIFO order */
+    uint64_t idle_timeout_ns; /* a worker idle this long exits; 0 = 10 s */
+} iou_pool_opts;
+
+/* Sets the pool's limits for the whole process (workers start lazily, so
+ * call it first; a lower limit lets surplus workers exit when idle). opts
+ * NULL restores the defaults. Returns 0 or -EINVAL (more than 1024). Any
+ * thread; does not suspend. After fork() the child starts with no worker and
+ * an empty queue. */
+IOU_API int iou_pool_config(const iou_pool_opts *opts);
+
+/* Workers alive now (busy or idle). Any thread. */
+IOU_API int iou_pool_threads(void);
+
+/*
+ * Runs cb(arg) on loop l's thread, soon (asyncio's call_soon_threadsafe).
+ * Any thread may call it, l's own included; callbacks posted by one thread
+ * run in the order posted. Lock-free; the loop is woken only if it may be
+ * sleeping (MSG_RING from an io_uring loop's thread where the kernel has it,
+ * else an eventfd). Returns 0 (cb will run exactly once), -ENOMEM,
+ * -EINVAL (l or cb NULL), or -ESHUTDOWN once iou_loop_free(l) has begun
+ * (cb will not run). Does not suspend.
+ * Lifetime: l must not be freed while other threads may still post to it:
+ * posting during iou_loop_free is safe (-ESHUTDOWN), posting after it
+ * returned is a use-after-free. Have the loop outlive its producers (join
+ * them first), e.g. with iou_loops_start().
+ * A loop whose only work is to wait for posts must hold a keepalive
+ * (iou_loop_keepalive), else iou_loop_run() returns when it is idle.
+ */
+IOU_API int iou_call_soon_threadsafe(iou_loop *l, void (*cb)(void *), void *arg);
+
+/* Spawns fn(arg) as a detached task on loop l, from any thread (posted as
+ * iou_call_soon_threadsafe does). Returns 0, -ENOMEM, -EINVAL or
+ * -ESHUTDOWN. The task's value is not returned: to get a result, have fn
+ * post it back (iou_call_soon_threadsafe to the caller's loop) or set a
+ * future of l's loop from fn. If the loop then cannot allocate the task, it
+ * prints a diagnostic and the task does not run. Does not suspend. */
+IOU_API int iou_spawn_threadsafe(iou_loop *l, iou_fn fn, void *arg);
+
+/*
+ * Adds delta (+1 / -1) to l's keepalive count. While it is above zero,
+ * iou_loop_run(l) does not return for lack of work: the loop keeps waiting
+ * for thread-safe posts (a loop that serves other threads). iou_loop_stop()
+ * still stops it, and iou_loop_free() ignores the count. Any thread; when
+ * the count drops to zero, a sleeping loop wakes up to notice it is idle.
+ * Returns 0, or -EINVAL (l NULL, or the count would go negative).
+ */
+IOU_API int iou_loop_keepalive(iou_loop *l, int delta);
+
+/*
+ * A loop per core (the thread-per-core model): n threads, each with its own
+ * loop and ring, each running main(arg) as its first task. The loops share
+ * nothing unless the program does; they pass work with the thread-safe calls
+ * above (loop-to-loop wake-ups go by MSG_RING where the kernel has it).
+ * Servers give each loop its own listening socket on one port
+ * (iou_listen_opts.reuseport) and let the kernel spread the connections.
+ * Every loop keeps running (serving posts and its other tasks) until the
+ * mains of all loops have returned; then what is left on each loop is
+ * cancelled and the loops are freed. So while any main runs, every loop of
+ * the group may be posted to.
+ */
+typedef struct iou_loops iou_loops;
+
+/* Options for iou_loops_start(). Zero-initialise. */
+typedef struct iou_loops_opts {
+    bool pin;                   /* pin loop i's thread to the i-th CPU this process may
+                                   use (modulo their count) */
+    const iou_loop_opts *loop;  /* options of every loop (NULL: defaults) */
+} iou_loops_opts;
+
+/* Starts n loops on n new threads (n 0: one per CPU this process may use) and
+ * returns once every loop exists (iou_loops_get works at once). If any loop
+ * cannot be created, none runs: returns NULL and stores the error in *err
+ * (may be NULL): the loop's (e.g. -ENOSYS, -EPERM without io_uring), or
+ * -ENOMEM, -EAGAIN (threads), -EINVAL (main NULL, n > 4096). Any thread
+ * (also one running a loop); does not suspend. */
+IOU_API iou_loops *iou_loops_start(unsigned n, iou_fn main, void *arg,
+                                   const iou_loops_opts *opts, int *err);
+
+/* The number of loops in ls. */
+IOU_API unsigned iou_loops_count(const iou_loops *ls);
+
+/* Loop i of ls (for iou_call_soon_threadsafe / iou_spawn_threadsafe), or
+ * NULL if i is out of range. Valid until the mains of all loops returned. */
+IOU_API iou_loop *iou_loops_get(const iou_loops *ls, unsigned i);
+
+/* Inside a group's thread: the index of the calling thread's loop (so main
+ * can tell which one it is); -1 elsewhere. */
+IOU_API int iou_loops_index(void);
+
+/* Cancels the main task of every loop (those still running), from any
+ * thread; they end as a cancelled task does. Safe until iou_loops_join
+ * returned. Returns 0, -EINVAL if ls is NULL. Does not suspend. */
+IOU_API int iou_loops_stop(iou_loops *ls);
+
+/* Waits for every thread of ls to end (blocks the calling thread: call it
+ * outside the group's loops), stores main's value of loop i in results[i]
+ * (results may be NULL) and frees ls. Returns 0, -EINVAL if ls is NULL. */
+IOU_API int iou_loops_join(iou_loops *ls, int *results);
+
+/* (threads section: end) */
+
+/* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
 
