@@ -102,6 +102,7 @@ typedef struct ep {
     iou__op **q_tail;
     size_t q_len;
     size_t completed; /* completions in the current poll */
+    struct ep_job *free_jobs; /* pool job records for reuse */
     struct epoll_event ev[EVENTS_MAX];
 } ep;
 
@@ -236,15 +237,62 @@ static void finish(iou_loop *l, ep *e, iou__op *op, long res)
 
 /* ---- the pool --------------------------------------------------------------------- */
 
+/* A blocking system call on a worker. Records are recycled through the
+ * backend's free list: after warm-up, none is allocated per operation. */
+typedef struct ep_job ep_job;
+struct ep_job {
+    iou__job job;
+    iou__op *op;
+    long res;
+    ep_job *free_next;
+};
+
+static void job_run(iou__job *j)
+{
+    ep_job *ej = iou__container_of(j, ep_job, job);
+    ej->res = iou__op_blocking(ej->op);
+}
+
+/* On the loop's thread, after the worker returned: the operation completes. */
+static void job_done(iou_loop *l, iou__job *j)
+{
+    ep *e = ep_of(l);
+    ep_job *ej = iou__container_of(j, ep_job, job);
+    iou__op *op = ej->op;
+    long res = ej->res;
+    ej->free_next = e->free_jobs;
+    e->free_jobs = ej;
+    op->be_state = ST_IDLE;
+    iou__op_complete(l, op, (int)res, 0);
+}
+
+static ep_job *job_get(ep *e)
+{
+    ep_job *ej = e->free_jobs;
+    if (ej) {
+        e->free_jobs = ej->free_next;
+        return ej;
+    }
+    return malloc(sizeof(*ej));
+}
+
 /*
- * Blocking system calls leave the loop thread through this one function.
- * Until the worker pool (pool.c) is merged they run inline, here, blocking
- * the loop for their duration (regular-file I/O is short unless the disk is
- * slow); with the pool: iou__pool_post of a job from a recycled free list.
+ * Blocking system calls leave the loop thread through this one function. The
+ * operation cannot be cancelled from here on (ST_POOL): its completion comes
+ * when the call returns, as for an io_uring request already running. If no
+ * worker can be had at all (out of memory or threads), the call runs here,
+ * blocking the loop for its duration, rather than failing.
  */
 static void to_pool(iou_loop *l, ep *e, iou__op *op)
 {
     op->be_state = ST_POOL;
+    ep_job *ej = job_get(e);
+    if (ej) {
+        *ej = (ep_job){.job = {.run = job_run, .done = job_done}, .op = op};
+        if (iou__pool_post(l, &ej->job) == 0)
+            return;
+        free(ej);
+    }
     finish(l, e, op, iou__op_blocking(op));
 }
 
@@ -697,6 +745,11 @@ static void ep_fini(iou_loop *l)
 {
     ep *e = ep_of(l);
     close(e->epfd);
+    while (e->free_jobs) {
+        struct ep_job *j = e->free_jobs;
+        e->free_jobs = j->free_next;
+        free(j);
+    }
     free(e->fds);
     free(e);
     l->backend_data = NULL;

@@ -3,7 +3,7 @@
  * installs a seccomp filter that makes io_uring_setup, io_uring_enter and
  * io_uring_register fail with EPERM, as Docker's default profile does, then:
  *   - default selection: a loop starts on "epoll" and does file I/O, a TCP
- *     echo, sleeps (timers) and a blocking job, all as on io_uring;
+ *     echo, sleeps (timers) and a job on the worker pool, as on io_uring;
  *   - IOU_BACKEND=io_uring: loop creation fails with -EPERM and says why on
  *     stderr instead of falling back.
  * The parent checks each child's exit status (and the message).
@@ -136,6 +136,11 @@ static void sleeps(void)
     close(sv[1]);
 }
 
+static int pool_job(void *arg)
+{
+    return *(int *)arg * 2; /* on a worker thread */
+}
+
 static int child_main(void *arg)
 {
     (void)arg;
@@ -143,6 +148,8 @@ static int child_main(void *arg)
     file_io();
     socket_echo();
     sleeps();
+    int x = 21;
+    CHECK_EQ(iou_run_in_pool(pool_job, &x), 42);
     return 0;
 }
 
