@@ -510,8 +510,8 @@ static verdict try_op(iou__op *op, long *res)
         return try_rw(op, res);
     case IOU__OP_RECV:
     case IOU__OP_SEND:
-        return try_xfer(op, res);
     case IOU__OP_SEND_ZC: /* a plain (copying) send: see the top of this file */
+        return try_xfer(op, res);
     case IOU__OP_RECVMSG:
     case IOU__OP_SENDMSG:
         return try_msg(op, res);
