@@ -80,6 +80,7 @@ enum {
     ST_MASK = 0xff,
     ST_CANCELLED = 0x100,  /* cancel requested while queued or running */
     ST_CONNECTING = 0x200, /* a connect is in progress: read SO_ERROR when writable */
+    ST_RETRY = 0x400,      /* woken by readiness (not a first try) */
 };
 
 typedef struct waitlist {
@@ -91,6 +92,7 @@ typedef struct fdw {
     waitlist in, out;
     uint32_t armed; /* EPOLLIN / EPOLLOUT armed in the kernel and not yet fired */
     bool in_set;    /* registered by us (MOD first, ADD if the kernel says ENOENT) */
+    bool wait_first; /* its last receive found nothing at first try: arm, do not try */
 } fdw;
 
 typedef struct ep {
@@ -102,6 +104,7 @@ typedef struct ep {
     iou__op **q_tail;
     size_t q_len;
     size_t completed; /* completions in the current poll */
+    bool skipped;     /* the last poll did not look at epoll (see ep_poll) */
     struct ep_job *free_jobs; /* pool job records for reuse */
     struct epoll_event ev[EVENTS_MAX];
 } ep;
@@ -177,13 +180,14 @@ static void list_remove(waitlist *w, iou__op *op)
         w->tail = op->be_prev;
 }
 
-/* Moves every operation of w to the try queue (flags kept). */
+/* Moves every operation of w to the try queue (flags kept), marked as woken. */
 static void requeue_all(ep *e, waitlist *w)
 {
     iou__op *op = w->head;
     w->head = w->tail = NULL;
     while (op) {
         iou__op *next = op->be_next;
+        op->be_state |= ST_RETRY;
         enqueue(e, op);
         op = next;
     }
@@ -584,6 +588,35 @@ static void accept_multi(iou_loop *l, ep *e, iou__op *op)
 
 /* ---- running the queue ---------------------------------------------------------------- */
 
+/*
+ * Receive hint. A connection that answers requests (echo, RPC) receives
+ * right after it sent, long before the peer's next message: trying the recv
+ * first is a wasted system call. So once a receive on an fd found nothing at
+ * its first try, the next ones arm the registration first and try only when
+ * woken (arming reports data already there at once: only a loop turn is
+ * lost if the hint is wrong). A receive that fills its whole buffer (a bulk
+ * stream, data keeps coming) turns the hint off again. A stale hint (the fd
+ * was reused) costs nothing but that turn.
+ */
+static bool recv_waits_first(ep *e, const iou__op *op)
+{
+    if (op->kind != IOU__OP_RECV || (op->be_state & ST_RETRY) || (op->flags & MSG_DONTWAIT) ||
+        (size_t)op->fd >= e->nfds)
+        return false;
+    return e->fds[op->fd].wait_first;
+}
+
+static void recv_learn(ep *e, const iou__op *op, verdict v, long res)
+{
+    if (op->kind != IOU__OP_RECV || (size_t)op->fd >= e->nfds)
+        return;
+    fdw *w = &e->fds[op->fd];
+    if (v == WAIT_IN && !(op->be_state & ST_RETRY))
+        w->wait_first = true;
+    else if (v == DONE && res > 0 && (size_t)res >= io_len(op->len))
+        w->wait_first = false;
+}
+
 static void attempt(iou_loop *l, ep *e, iou__op *op)
 {
     if (op->be_state & ST_CANCELLED) {
@@ -595,8 +628,13 @@ static void attempt(iou_loop *l, ep *e, iou__op *op)
         accept_multi(l, e, op);
         return;
     }
+    if (recv_waits_first(e, op)) {
+        wait_on(l, e, op, WAIT_IN);
+        return;
+    }
     long res = 0;
     verdict v = try_op(op, &res);
+    recv_learn(e, op, v, res);
     if (v == DONE)
         finish(l, e, op, res);
     else if (v == TO_POOL)
@@ -656,13 +694,26 @@ static int epoll_wait_ns(ep *e, uint64_t timeout_ns)
     return epoll_wait(e->epfd, e->ev, EVENTS_MAX, ms);
 }
 
+/*
+ * Runs the try queue, then asks epoll. When the queue completed something
+ * (tasks are ready), a look at epoll that cannot sleep is usually wasted (the
+ * ready tasks' next operations will wait anyway), so it is skipped, but never
+ * twice in a row: readiness is checked at least every other turn, and a loop
+ * busy with completions cannot starve waiting fds.
+ */
 static int ep_poll(iou_loop *l, uint64_t timeout_ns)
 {
     ep *e = ep_of(l);
     e->completed = 0;
     run_queue(l, e);
-    if (e->completed || e->q_head)
+    if (e->completed || e->q_head) {
+        if (!e->skipped) {
+            e->skipped = true;
+            return 0;
+        }
         timeout_ns = 0; /* tasks are ready, or work is queued: do not sleep */
+    }
+    e->skipped = false;
     int n = epoll_wait_ns(e, timeout_ns);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
@@ -697,6 +748,7 @@ static void forget_fd(ep *e, int fd)
     }
     w->armed = 0;
     w->in_set = false;
+    w->wait_first = false;
 }
 
 static void ep_cancel(iou_loop *l, iou__op *op)
