@@ -180,6 +180,23 @@ def toolkit_rows(bm, d):
     return rows
 
 
+def thread_rows(real):
+    """The thread code's targets, in wall-clock time (the work is on several threads)."""
+    rows = []
+    rt = real.get("BM_pool_roundtrip")
+    m = med(values(rt)) if rt else None
+    rows.append(("pool round trip (iou_run_in_pool of an empty fn), wall ns", fmt_ns(rt), "-", "-",
+                 "<= 10000 ns", verdict(None if m is None else m <= 10000.0)))
+    for n in (1, 2, 3, 4):
+        cb = real.get(f"BM_threadsafe_callbacks/{n}")
+        m = med(values(cb)) if cb else None
+        rate = f"{1e3 / m:.2f} M/s" if m else "n/a"
+        rows.append((f"thread-safe callbacks from {n} thread(s), wall ns/callback ({rate})",
+                     fmt_ns(cb), "-", "-", ">= 1 M/s (<= 1000 ns)",
+                     verdict(None if m is None else m <= 1000.0)))
+    return rows
+
+
 def sleeper_rows(sl):
     if not sl:
         return [("sleepers", "no successful run", "-", "-", "<= 1 GiB", "n/a")]
@@ -242,6 +259,13 @@ def main():
     print()
     print_table(("comparison", "iou", "baseline", "ratio iou/baseline", "target", "result"),
                 timed_rows(cpu) + sleeper_rows(sl) + toolkit_rows(cpu, d))
+
+    th = thread_rows(real)
+    if any(r[1] != "n/a" for r in th):
+        print()
+        print("Threads: pool and thread-safe calls (wall-clock time: the work spans threads)")
+        print()
+        print_table(("measure", "iou", "baseline", "ratio", "target", "result"), th)
 
     print()
     print("Check: the same comparisons in wall-clock time (includes preemption by other load)")

@@ -52,6 +52,11 @@ int iou_loops_index(void)
     return this_member ? (int)this_member->index : -1;
 }
 
+iou_loops *iou_loops_self(void)
+{
+    return this_member ? this_member->group : NULL;
+}
+
 /* Runs on loop i once every main has returned: cancels what is left there
  * (servers waiting for connections) and lets the loop end. */
 static void wind_down(void *arg)

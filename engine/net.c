@@ -2,12 +2,16 @@
  * TCP and UDP endpoints: listening sockets, dialled connections, bound
  * datagram sockets. socket, setsockopt, bind and listen never wait for the
  * network, so they are plain system calls; only connect waits for the peer
- * and goes through the ring (iou_socket + iou_connect).
+ * and goes through the ring (iou_socket + iou_connect), and a host name
+ * waits for getaddrinfo on the thread pool (resolve.c).
  */
+#include "resolve.h"
+
 #include <iou.h>
 
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -102,25 +106,49 @@ int iou_bind_udp(const char *host, uint16_t port, const iou_listen_opts *opts)
 
 /* socket + connect; the socket is closed again if connect fails (also when
  * the task is cancelled meanwhile: no fd leaks). */
-static int dial(const char *host, uint16_t port, int type)
+static int dial_addr(const struct sockaddr *addr, socklen_t len, int type)
 {
-    struct sockaddr_storage addr;
-    socklen_t len;
-    int err = iou_addr_parse(host, port, &addr, &len);
-    if (err)
-        return err;
-    int fd = iou_socket(addr.ss_family, type | SOCK_CLOEXEC, 0);
+    int fd = iou_socket(addr->sa_family, type | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fd;
+    int err = 0;
     if (type == SOCK_STREAM)
         err = set_flag(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     if (err == 0)
-        err = iou_connect(fd, (const struct sockaddr *)&addr, len);
+        err = iou_connect(fd, addr, len);
     if (err < 0) {
         iou_close(fd);
         return err;
     }
     return fd;
+}
+
+/* A name: resolved on the thread pool, each address tried in the order
+ * getaddrinfo gives them until one connects (the last error otherwise). */
+static int dial_name(const char *host, uint16_t port, int type)
+{
+    struct addrinfo *res;
+    int err = iou__resolve(host, port, type, &res);
+    if (err)
+        return err;
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        err = dial_addr(a->ai_addr, a->ai_addrlen, type);
+        if (err >= 0 || err == -ECANCELED || err == -ETIMEDOUT)
+            break;
+    }
+    freeaddrinfo(res);
+    return err;
+}
+
+static int dial(const char *host, uint16_t port, int type)
+{
+    struct sockaddr_storage addr;
+    socklen_t len;
+    if (host == NULL)
+        return -EINVAL;
+    if (iou_addr_parse(host, port, &addr, &len) == 0)
+        return dial_addr((const struct sockaddr *)&addr, len, type);
+    return dial_name(host, port, type);
 }
 
 int iou_dial_tcp(const char *host, uint16_t port)

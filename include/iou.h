@@ -582,8 +582,13 @@ IOU_API int iou_loop_submit_sqe(iou_loop *l, iou_prep_fn prep, void *prep_arg, i
 
 /*
  * Hosts are numeric addresses ("127.0.0.1", "::1", "fe80::1%eth0") or
- * "localhost" (127.0.0.1). Other names give -EINVAL: nothing here resolves
- * names, since DNS would block the whole loop. Every socket made here has
+ * "localhost" (127.0.0.1). The dial functions also take host names: they are
+ * resolved by getaddrinfo on the thread pool (iou_run_in_pool; a slow name
+ * server blocks a worker, not the loop) and each address is tried in turn.
+ * Resolution errors: -EHOSTUNREACH (no such name, or no address of a usable
+ * family: EAI_NONAME, EAI_NODATA, EAI_ADDRFAMILY), -EAGAIN (the name server
+ * did not answer: EAI_AGAIN), -EIO (EAI_FAIL), -ENOMEM. Listening and
+ * binding take numeric hosts only (-EINVAL for a name). Every socket made here has
  * SOCK_CLOEXEC. socket(), setsockopt(), bind() and listen() never wait, so
  * the listen and bind helpers below do not suspend; dialling does.
  */
@@ -624,8 +629,9 @@ IOU_API int iou_listen_tcp_ex(const char *host, uint16_t port, int backlog,
 
 /*
  * Connects a new TCP socket to host:port, with TCP_NODELAY set (small writes
- * go out at once; a request/response protocol wants this). Returns the
- * connected fd or -errno (-EINVAL for a host name, -ECONNREFUSED,
+ * go out at once; a request/response protocol wants this). host may be a
+ * name (see above). Returns the connected fd or -errno (-EHOSTUNREACH for an
+ * unknown name, -ECONNREFUSED,
  * -ETIMEDOUT, -ENETUNREACH, -ECANCELED, ...); on failure nothing is left
  * open. Suspends (outside a task: blocking connect).
  */
@@ -636,8 +642,9 @@ IOU_API int iou_dial_tcp(const char *host, uint16_t port);
  * SO_REUSEADDR. Returns the fd or -errno. Does not suspend. */
 IOU_API int iou_bind_udp(const char *host, uint16_t port, const iou_listen_opts *opts);
 
-/* A UDP socket connected to host:port: iou_send()/iou_recv() then talk to
- * that peer only (nothing is sent yet). Returns the fd or -errno. Suspends
+/* A UDP socket connected to host:port (a name too, see above):
+ * iou_send()/iou_recv() then talk to that peer only (nothing is sent yet).
+ * Returns the fd or -errno. Suspends
  * (outside a task: plain calls). */
 IOU_API int iou_dial_udp(const char *host, uint16_t port);
 
@@ -1069,6 +1076,11 @@ IOU_API iou_loop *iou_loops_get(const iou_loops *ls, unsigned i);
 /* Inside a group's thread: the index of the calling thread's loop (so main
  * can tell which one it is); -1 elsewhere. */
 IOU_API int iou_loops_index(void);
+
+/* Inside a group's thread: its group (main may run before iou_loops_start
+ * has returned to its caller, so use this to reach the other loops); NULL
+ * elsewhere. */
+IOU_API iou_loops *iou_loops_self(void);
 
 /* Cancels the main task of every loop (those still running), from any
  * thread; they end as a cancelled task does. Safe until iou_loops_join

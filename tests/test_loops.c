@@ -22,7 +22,7 @@ static atomic_int spawned_ran;
 static void pong_back(void *arg)
 {
     (void)arg;
-    if (iou_loop_current() != iou_loops_get(group, 0))
+    if (iou_loop_current() != iou_loops_get(iou_loops_self(), 0))
         wrong_loop++;
     pongs++;
     iou_event_set(&pong_seen);
@@ -31,15 +31,15 @@ static void pong_back(void *arg)
 static void ping(void *arg)
 {
     (void)arg;
-    if (iou_loop_current() != iou_loops_get(group, 1))
+    if (iou_loop_current() != iou_loops_get(iou_loops_self(), 1))
         wrong_loop++;
-    CHECK_EQ(iou_call_soon_threadsafe(iou_loops_get(group, 0), pong_back, NULL), 0);
+    CHECK_EQ(iou_call_soon_threadsafe(iou_loops_get(iou_loops_self(), 0), pong_back, NULL), 0);
 }
 
 static int spawned_on_1(void *arg)
 {
     (void)arg;
-    CHECK(iou_loop_current() == iou_loops_get(group, 1));
+    CHECK(iou_loop_current() == iou_loops_get(iou_loops_self(), 1));
     CHECK_EQ(iou_loops_index(), 1);
     CHECK_EQ(iou_nop(), 0);
     atomic_fetch_add(&spawned_ran, 1);
@@ -55,11 +55,11 @@ static int pingpong_main(void *arg)
     iou_event_init(&pong_seen);
     for (int i = 0; i < ROUNDS; i++) {
         iou_event_clear(&pong_seen);
-        CHECK_EQ(iou_call_soon_threadsafe(iou_loops_get(group, 1), ping, NULL), 0);
+        CHECK_EQ(iou_call_soon_threadsafe(iou_loops_get(iou_loops_self(), 1), ping, NULL), 0);
         CHECK_EQ(iou_event_wait(&pong_seen), 0);
     }
     for (int i = 0; i < SPAWNS; i++)
-        CHECK_EQ(iou_spawn_threadsafe(iou_loops_get(group, 1), spawned_on_1, NULL), 0);
+        CHECK_EQ(iou_spawn_threadsafe(iou_loops_get(iou_loops_self(), 1), spawned_on_1, NULL), 0);
     while (atomic_load(&spawned_ran) < SPAWNS)
         CHECK_EQ(iou_sleep(MS(1)), 0);
     return 100;
@@ -77,6 +77,7 @@ static void pingpong(bool pinned)
     CHECK(group != NULL);
     CHECK_EQ(iou_loops_count(group), 2);
     CHECK(iou_loops_get(group, 2) == NULL);
+    CHECK(iou_loops_get(group, 1) != NULL);
     int results[2];
     CHECK_EQ(iou_loops_join(group, results), 0);
     CHECK_EQ(results[0], 100);
@@ -175,6 +176,7 @@ int main(void)
     watchdog(100);
     CHECK(iou_loops_start(2, NULL, NULL, NULL, NULL) == NULL);
     CHECK_EQ(iou_loops_index(), -1);
+    CHECK(iou_loops_self() == NULL);
     pingpong(false);
     pinning();
     reuseport_echo();

@@ -9,6 +9,10 @@
  *
  * Stops on SIGINT / SIGTERM (or after --duration seconds): the server task is
  * cancelled, which cancels every connection task; each closes its socket.
+ *
+ * --threads N: a loop per thread (iou_loops_start), each with its own
+ * listening socket on the same port (SO_REUSEPORT: the kernel spreads the
+ * connections) and its own ring and buffer ring; nothing is shared.
  */
 #define _GNU_SOURCE
 #include <iou.h>
@@ -17,6 +21,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +46,9 @@ static const char usage[] =
     "      --buffers N        provided buffers in the loop's ring (power of two;\n"
     "                         default 1024)\n"
     "      --buffer-size B    bytes per provided buffer (default 4096)\n"
+    "  -T, --threads N        N loops on N threads, each with its own listening\n"
+    "                         socket on the port (SO_REUSEPORT) (default 1)\n"
+    "      --pin              pin loop i to the i-th CPU (with --threads)\n"
     "  -t, --duration SEC     exit after SEC seconds (default: until SIGINT/SIGTERM)\n"
     "  -q, --quiet            do not print the listening line\n"
     "  -h, --help             this text\n"
@@ -66,8 +74,11 @@ static struct {
     size_t buffer_size;
     double duration;
     bool quiet;
+    unsigned threads;
+    bool pin;
 } opt = {.host = "127.0.0.1", .port = 7000, .backlog = 0, .mode = "stream",
-         .handler = echo_stream, .buffers = 1024, .buffer_size = 4096};
+         .handler = echo_stream, .buffers = 1024, .buffer_size = 4096,
+         .threads = 1};
 
 /* Stop requests from the signal handler reach the loop through an eventfd
  * that the main task reads (write(2) is async-signal-safe). */
@@ -154,30 +165,39 @@ static int server_task(void *arg)
     return iou_serve_ex(lfd, on_connection, NULL, &so);
 }
 
-static int listen_on(void)
+static int listen_on(int port, bool reuseport)
 {
-    int fd = iou_listen_tcp(opt.host, (uint16_t)opt.port, opt.backlog);
-    if (fd < 0) {
-        fprintf(stderr, "iou-echo: listen on %s:%d: %s\n", opt.host, opt.port, iou_strerror(fd));
-        return -1;
-    }
-    if (!opt.quiet) {
-        printf("iou-echo: listening on %s:%d (pid %d, mode %s)\n", opt.host, iou_local_port(fd),
-               (int)getpid(), opt.mode);
-        fflush(stdout);
-    }
+    iou_listen_opts lo = {.reuseport = reuseport};
+    int fd = iou_listen_tcp_ex(opt.host, (uint16_t)port, opt.backlog, &lo);
+    if (fd < 0)
+        fprintf(stderr, "iou-echo: listen on %s:%d: %s\n", opt.host, port, iou_strerror(fd));
     return fd;
+}
+
+static void say_listening(int fd)
+{
+    if (opt.quiet)
+        return;
+    printf("iou-echo: listening on %s:%d (pid %d, mode %s, threads %u)\n", opt.host,
+           iou_local_port(fd), (int)getpid(), opt.mode, opt.threads);
+    fflush(stdout);
+}
+
+static int config_bufring(void)
+{
+    iou_bufring_opts bo = {.count = opt.buffers, .size = opt.buffer_size};
+    int err = iou_bufring_config(&bo);
+    if (err)
+        fprintf(stderr, "iou-echo: buffer ring of %u x %zu bytes: %s\n", opt.buffers,
+                opt.buffer_size, iou_strerror(err));
+    return err;
 }
 
 static int main_task(void *arg)
 {
-    iou_bufring_opts bo = {.count = opt.buffers, .size = opt.buffer_size};
-    int err = iou_bufring_config(&bo);
-    if (err) {
-        fprintf(stderr, "iou-echo: buffer ring of %u x %zu bytes: %s\n", opt.buffers,
-                opt.buffer_size, iou_strerror(err));
+    int err = config_bufring();
+    if (err)
         return 1;
-    }
     iou_task *srv = iou_spawn_ex(server_task, arg, &(iou_spawn_opts){.name = "server"});
     if (srv == NULL)
         return 1;
@@ -194,6 +214,62 @@ static int main_task(void *arg)
     iou_cancel(srv);
     err = iou_join(srv);
     return err == 0 || err == -ECANCELED ? 0 : 1;
+}
+
+/* ---- --threads N: a loop per thread -------------------------------------- */
+
+/* Loop i's main: serve its own listening socket until iou_loops_stop. */
+static int loop_main(void *arg)
+{
+    int *lfds = arg;
+    if (config_bufring())
+        return 1;
+    iou_serve_opts so = {.stack_size = 16 * 1024};
+    int err = iou_serve_ex(lfds[iou_loops_index()], on_connection, NULL, &so);
+    return err == 0 || err == -ECANCELED ? 0 : 1;
+}
+
+/* Waits on this (plain) thread for a signal or the --duration. */
+static void wait_for_stop(void)
+{
+    struct pollfd p = {.fd = stop_fd, .events = POLLIN};
+    int ms = opt.duration > 0 ? (int)(opt.duration * 1000) : -1;
+    while (poll(&p, 1, ms) < 0 && errno == EINTR)
+        ;
+}
+
+static int run_threads(int *lfds)
+{
+    int err;
+    iou_loops_opts lo = {.pin = opt.pin};
+    iou_loops *ls = iou_loops_start(opt.threads, loop_main, lfds, &lo, &err);
+    if (ls == NULL) {
+        fprintf(stderr, "iou-echo: starting %u loops: %s\n", opt.threads, iou_strerror(err));
+        return 1;
+    }
+    say_listening(lfds[0]);
+    wait_for_stop();
+    iou_loops_stop(ls);
+    int results[opt.threads];
+    iou_loops_join(ls, results);
+    for (unsigned i = 0; i < opt.threads; i++)
+        if (results[i])
+            return 1;
+    return 0;
+}
+
+/* One listening socket per loop, all on one port (the first picks it when
+ * --port is 0). */
+static int listen_all(int *lfds)
+{
+    int port = opt.port;
+    for (unsigned i = 0; i < opt.threads; i++) {
+        lfds[i] = listen_on(port, opt.threads > 1);
+        if (lfds[i] < 0)
+            return -1;
+        port = iou_local_port(lfds[i]);
+    }
+    return 0;
 }
 
 static int bad(const char *what, const char *val)
@@ -215,7 +291,7 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 
 static int parse_args(int argc, char **argv)
 {
-    enum { O_BUFFERS = 256, O_BUFSIZE };
+    enum { O_BUFFERS = 256, O_BUFSIZE, O_PIN };
     static const struct option lo[] = {
         {"port", required_argument, NULL, 'p'},
         {"host", required_argument, NULL, 'H'},
@@ -224,6 +300,8 @@ static int parse_args(int argc, char **argv)
         {"buffers", required_argument, NULL, O_BUFFERS},
         {"buffer-size", required_argument, NULL, O_BUFSIZE},
         {"duration", required_argument, NULL, 't'},
+        {"threads", required_argument, NULL, 'T'},
+        {"pin", no_argument, NULL, O_PIN},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -231,7 +309,7 @@ static int parse_args(int argc, char **argv)
     int ch;
     long v;
     char *end;
-    while ((ch = getopt_long(argc, argv, "p:H:b:m:t:qh", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "p:H:b:m:t:T:qh", lo, NULL)) != -1) {
         switch (ch) {
         case 'p':
             if (parse_long(optarg, 0, 65535, &v))
@@ -275,6 +353,14 @@ static int parse_args(int argc, char **argv)
         case 'q':
             opt.quiet = true;
             break;
+        case 'T':
+            if (parse_long(optarg, 1, 1024, &v))
+                return bad("thread count", optarg);
+            opt.threads = (unsigned)v;
+            break;
+        case O_PIN:
+            opt.pin = true;
+            break;
         case 'h':
             fputs(usage, stdout);
             exit(0);
@@ -308,11 +394,17 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int lfd = listen_on();
-    if (lfd < 0)
+    int lfds[opt.threads];
+    if (listen_all(lfds) < 0)
         return 1;
-    rc = iou_run(main_task, &lfd);
-    close(lfd);
+    if (opt.threads > 1) {
+        rc = run_threads(lfds);
+    } else {
+        say_listening(lfds[0]);
+        rc = iou_run(main_task, &lfds[0]);
+    }
+    for (unsigned i = 0; i < opt.threads; i++)
+        close(lfds[i]);
     close(stop_fd);
     if (rc < 0) {
         fprintf(stderr, "iou-echo: %s\n", iou_strerror(rc));

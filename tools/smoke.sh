@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Smoke test of the tools (CTest: tools_echo_load). For each iou-echo mode:
+# Smoke test of the tools (CTest: tools_echo_load). For each iou-echo mode
+# (and the stream mode on two loops, --threads 2):
 # start it on a free port, run iou-load against it (every echoed byte is
 # verified, pipelined, sizes that split across reads), hold idle connections,
 # then check that SIGTERM ends the server cleanly (exit status 0).
@@ -23,10 +24,13 @@ fail() {
     exit 1
 }
 
-for mode in stream buf copy; do
+for cfg in stream buf copy "stream --threads 2"; do
+    mode=${cfg%% *}
+    extra=${cfg#"$mode"}
     rm -f "$tmp/fifo"
     mkfifo "$tmp/fifo"
-    "$ECHO" --port 0 --mode "$mode" --duration 60 >"$tmp/fifo" 2>&1 &
+    # shellcheck disable=SC2086
+    "$ECHO" --port 0 --mode "$mode" $extra --duration 60 >"$tmp/fifo" 2>&1 &
     pid=$!
     exec 3<"$tmp/fifo"
     first=""
