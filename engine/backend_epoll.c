@@ -523,9 +523,15 @@ static verdict try_op(iou__op *op, long *res)
         return try_accept(op, res);
     case IOU__OP_CONNECT:
         return try_connect(op, res);
-    default: /* RAW, RECV_BUF, RECV_MULTI and unknown kinds: io_uring only */
+    case IOU__OP_RAW:       /* io_uring only */
+    case IOU__OP_RECV_BUF:
+    case IOU__OP_RECV_MULTI:
         *res = -ENOTSUP;
         return DONE;
+    default:
+        /* Every other kind (e.g. storage operations) is a blocking call on
+         * the pool: iou__op_blocking() knows it, or answers -ENOTSUP. */
+        return TO_POOL;
     }
 }
 
