@@ -2,7 +2,9 @@
  * The backend interface: everything above it (loop, tasks, operations) speaks
  * only in operation records; the backend turns them into kernel work and
  * reports each completion through iou__op_complete(). io_uring is the
- * default (backend_uring.c); an epoll backend fits the same five calls.
+ * default (backend_uring.c); epoll (backend_epoll.c) runs the same operations
+ * where io_uring cannot be set up. loop.c picks one (IOU_BACKEND, the loop's
+ * options, or io_uring falling back to epoll).
  */
 #ifndef IOU_BACKEND_H
 #define IOU_BACKEND_H
@@ -29,6 +31,12 @@ typedef struct iou__backend {
 } iou__backend;
 
 extern const iou__backend iou__backend_uring;
+extern const iou__backend iou__backend_epoll;
+
+/* Starts l's backend (sets l->backend): the named one if name is not NULL
+ * or empty, else the one IOU_BACKEND names, else io_uring, or epoll when
+ * io_uring cannot be set up. Returns 0 or a negative errno. */
+int iou__backend_open(iou_loop *l, const char *name, unsigned entries);
 
 /* The loop's ring when it runs on io_uring, else NULL: for io_uring-only
  * features (provided buffer rings, registered resources). */

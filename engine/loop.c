@@ -66,10 +66,8 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
     }
     unsigned entries = opts && opts->ring_entries ? opts->ring_entries : DEFAULT_ENTRIES;
     int ret = iou__debug_init(l, opts);
-    if (ret == 0) {
-        l->backend = &iou__backend_uring;
-        ret = l->backend->init(l, entries);
-    }
+    if (ret == 0)
+        ret = iou__backend_open(l, opts ? opts->backend : NULL, entries);
     if (ret < 0) {
         iou__debug_fini(l);
         free(l);

@@ -91,6 +91,12 @@ struct iou__op {
     void *aux;
     void (*done)(iou__op *op); /* called once with res set, from the reap loop */
     iou_task *task;            /* the waiting task, for iou__op_await */
+    /* Backend-private while the operation is in flight (the epoll backend:
+     * its queue links, its state, bytes a MSG_WAITALL transfer moved so far).
+     * Callers need not initialise them. */
+    iou__op *be_next, *be_prev;
+    uint32_t be_state;
+    uint32_t be_done;
 };
 
 /* Queues op on l's backend and counts it in flight until its final completion. */
@@ -110,6 +116,12 @@ static inline long iou__syscall_result(long r)
  * (the epoll backend synthesises the same bits); IOU__CQE_MORE means the
  * operation stays in flight (multishot). */
 void iou__op_complete(iou_loop *l, iou__op *op, int res, uint32_t flags);
+
+/* Performs op as the ordinary blocking system call (op_blocking.c): what the
+ * epoll backend runs on the worker pool. Returns the result as a completion
+ * would carry it (count, fd, or negative errno); -ENOTSUP for io_uring-only
+ * kinds. Touches only op and what it points to (safe on a worker thread). */
+long iou__op_blocking(iou__op *op);
 
 /* Submits op for the running task t and parks until its final completion
  * (for a request that completes more than once, e.g. zero-copy send's

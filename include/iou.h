@@ -425,7 +425,46 @@ typedef struct iou_loop_opts {
     uint64_t slow_task_ns;     /* debug mode: warn when a task runs this long without
                                   suspending; 0 = IOU_DEBUG_SLOW_MS, else 100 ms */
     bool trace;                /* log every operation (also IOU_TRACE=1): see below */
+    const char *backend;       /* "io_uring" or "epoll" to require one (no fallback);
+                                  NULL or "" = the IOU_BACKEND environment variable if
+                                  set, else io_uring, or epoll where io_uring cannot
+                                  be set up. See "Backends" below */
 } iou_loop_opts;
+
+/*
+ * Backends. A loop runs on one of two:
+ *   "io_uring"  the default: every operation is an io_uring submission.
+ *   "epoll"     readiness plus non-blocking system calls; regular-file
+ *               operations, open, close and fsync run as blocking calls on
+ *               the worker pool. Chosen automatically when io_uring cannot be
+ *               set up (ENOSYS, EPERM, EACCES, EINVAL, EOPNOTSUPP: old
+ *               kernels, Docker's default seccomp profile,
+ *               kernel.io_uring_disabled, gVisor), or forced with the
+ *               environment variable IOU_BACKEND=epoll or
+ *               iou_loop_opts.backend. IOU_BACKEND=io_uring (or the option)
+ *               requires io_uring: loop creation then fails with the kernel's
+ *               error (and a message on stderr) instead of falling back.
+ * Every function behaves the same on both (results, errors, cancellation,
+ * deadlines), except:
+ *   - io_uring-only features return -ENOTSUP on epoll: raw SQEs
+ *     (iou_submit_sqe, iou_loop_submit_sqe) and registered buffers / files;
+ *   - provided buffer rings are not used: iou_recv_buf and streams receive
+ *     into heap buffers (iou_bufring_get_stats reports count 0);
+ *   - iou_send_zc copies (a plain send);
+ *   - an operation on the pool (a regular-file read, fsync, open, close)
+ *     cannot be cancelled once running: it completes with its real result,
+ *     as one io_uring has already started does;
+ *   - on a blocking-mode fd, accept and connect set O_NONBLOCK for the
+ *     duration of one system call (there is no per-call flag), which another
+ *     thread blocking on the same socket at that instant would notice.
+ */
+
+/* The backend of this thread's loop ("io_uring" or "epoll"), or NULL when
+ * the thread has no loop. Does not suspend. */
+IOU_API const char *iou_backend_name(void);
+
+/* The backend of loop l, or NULL if l is NULL. Does not suspend. */
+IOU_API const char *iou_loop_backend_name(const iou_loop *l);
 
 /* Creates a loop bound to the calling thread (one loop per thread). Returns
  * NULL on failure (see iou_loop_new_ex for the reason). */

@@ -50,6 +50,21 @@ static inline int run_ex_or_skip(iou_fn main_fn, void *arg, const iou_loop_opts 
     return r;
 }
 
+/* The backend a new loop gets in this process ("io_uring" or "epoll": see
+ * IOU_BACKEND), for the parts of a test that only apply to one of them. */
+static inline const char *test_backend(void)
+{
+    iou_loop *l = iou_loop_new();
+    const char *name = l ? iou_loop_backend_name(l) : "none";
+    iou_loop_free(l);
+    return name;
+}
+
+static inline bool on_epoll(void)
+{
+    return strcmp(test_backend(), "epoll") == 0;
+}
+
 static inline int run_or_skip(iou_fn main_fn, void *arg)
 {
     return run_ex_or_skip(main_fn, arg, NULL);

@@ -1,0 +1,830 @@
+/*
+ * The epoll backend: the same operations as io_uring, for kernels (and
+ * sandboxes: Docker's default seccomp profile, kernel.io_uring_disabled,
+ * gVisor) where io_uring cannot be set up.
+ *
+ * Readiness plus non-blocking system calls. A submitted operation is queued;
+ * the next poll tries its system call without blocking. If it would block,
+ * the operation waits on its fd's list of readers (EPOLLIN) or writers
+ * (EPOLLOUT) and is tried again when epoll says the fd is ready. Many
+ * operations may wait on one fd (a reader and a writer, several readers).
+ * What cannot wait for readiness (regular files, open, close, fsync) runs as
+ * the blocking system call on the worker pool (op_blocking.c, pool.h).
+ *
+ * Never blocking on the user's fd without changing it: sockets get
+ * MSG_DONTWAIT per call; reads and writes use preadv2/pwritev2 with
+ * RWF_NOWAIT (pipes, sockets, eventfds; a regular file that would have to
+ * wait for the disk goes to the pool). Only where the kernel has no per-call
+ * flag (accept, connect, and reads of a file without RWF_NOWAIT support such
+ * as a tty) is O_NONBLOCK set around the one call and restored at once: an
+ * fd the user made blocking stays blocking, and accepted fds are blocking, as
+ * on io_uring. (Another thread making a blocking call on that same file at
+ * that instant could see EAGAIN.)
+ *
+ * Registration: EPOLLONESHOT, armed (EPOLL_CTL_MOD, or ADD when the kernel
+ * does not know the fd) only when an operation has to wait and its direction
+ * is not armed yet. Measured against edge-triggered registration kept across
+ * operations: see bench/RESULTS.md. MOD resolves the fd number to the file it
+ * names now, so an fd closed behind iou's back and reused never leaves an
+ * operation waiting on a dead registration.
+ *
+ * Completions run inside poll, as io_uring's are reaped there: a submission
+ * or a cancellation never completes an operation synchronously.
+ *
+ * Cancellation, as on io_uring: an operation still waiting (queued, or on an
+ * fd's list) completes with -ECANCELED; one running on the pool completes
+ * normally when its system call returns. Multishot accept is emulated: one
+ * completion flagged IOU__CQE_MORE per connection, ending (without MORE) on
+ * an error or a cancellation. Zero-copy send is a plain send: one
+ * completion, no notification (the data is copied, so the buffer is free at
+ * once). io_uring-only kinds (raw SQEs, provided-buffer receives) complete
+ * with -ENOTSUP; the layers above do not submit them here (iou__uring() is
+ * NULL: provided buffers fall back to heap buffers).
+ *
+ * Time: the loop passes its nearest timer as poll's timeout; epoll_pwait2
+ * takes it in nanoseconds (epoll_wait, rounded up to milliseconds, where the
+ * kernel lacks it).
+ */
+#include "backend.h"
+#include "loop.h"
+#include "op.h"
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    EVENTS_MAX = 256,   /* events taken per epoll_wait */
+    ACCEPT_BATCH = 64,  /* connections one multishot accept takes per turn */
+    MAX_IO = 0x7ffff000, /* the kernel's largest single read/write */
+};
+
+/* op->be_state: where the operation is (low byte) plus flags. */
+enum {
+    ST_IDLE,
+    ST_QUEUED,   /* in the try queue */
+    ST_WAIT_IN,  /* on its fd's readers */
+    ST_WAIT_OUT, /* on its fd's writers */
+    ST_RUNNING,  /* being tried (a multishot may be completing) */
+    ST_POOL,     /* its system call runs on a worker */
+    ST_ORPHAN,   /* its fd was closed through iou while it waited: only a cancel ends it */
+    ST_MASK = 0xff,
+    ST_CANCELLED = 0x100,  /* cancel requested while queued or running */
+    ST_CONNECTING = 0x200, /* a connect is in progress: read SO_ERROR when writable */
+    ST_RETRY = 0x400,      /* woken by readiness (not a first try) */
+};
+
+typedef struct waitlist {
+    iou__op *head, *tail;
+} waitlist;
+
+/* One fd's waiting operations and what its registration has armed. */
+typedef struct fdw {
+    waitlist in, out;
+    uint32_t armed; /* EPOLLIN / EPOLLOUT armed in the kernel and not yet fired */
+    bool in_set;    /* registered by us (MOD first, ADD if the kernel says ENOENT) */
+    bool wait_first; /* its last receive found nothing at first try: arm, do not try */
+} fdw;
+
+typedef struct ep {
+    int epfd;
+    bool no_pwait2;   /* the kernel lacks epoll_pwait2: millisecond timeouts */
+    fdw *fds;
+    size_t nfds;
+    iou__op *q_head;  /* the try queue (be_next): submitted or woken operations */
+    iou__op **q_tail;
+    size_t q_len;
+    size_t completed; /* completions in the current poll */
+    bool skipped;     /* the last poll did not look at epoll (see ep_poll) */
+    struct ep_job *free_jobs; /* pool job records for reuse */
+    struct epoll_event ev[EVENTS_MAX];
+} ep;
+
+/* What trying an operation's system call decided. */
+typedef enum verdict { DONE, WAIT_IN, WAIT_OUT, TO_POOL } verdict;
+
+static ep *ep_of(iou_loop *l)
+{
+    return l->backend_data;
+}
+
+static unsigned state(const iou__op *op)
+{
+    return op->be_state & ST_MASK;
+}
+
+static long sys(long r)
+{
+    return r < 0 ? -(long)errno : r;
+}
+
+static size_t io_len(size_t len)
+{
+    return len > MAX_IO ? MAX_IO : len;
+}
+
+/* ---- the try queue ---------------------------------------------------------------- */
+
+static void enqueue(ep *e, iou__op *op)
+{
+    op->be_state = ST_QUEUED | (op->be_state & ~ST_MASK);
+    op->be_next = NULL;
+    *e->q_tail = op;
+    e->q_tail = &op->be_next;
+    e->q_len++;
+}
+
+static iou__op *dequeue(ep *e)
+{
+    iou__op *op = e->q_head;
+    if (op == NULL)
+        return NULL;
+    e->q_head = op->be_next;
+    if (e->q_head == NULL)
+        e->q_tail = &e->q_head;
+    e->q_len--;
+    return op;
+}
+
+/* ---- wait lists --------------------------------------------------------------------- */
+
+static void list_append(waitlist *w, iou__op *op)
+{
+    op->be_next = NULL;
+    op->be_prev = w->tail;
+    if (w->tail)
+        w->tail->be_next = op;
+    else
+        w->head = op;
+    w->tail = op;
+}
+
+static void list_remove(waitlist *w, iou__op *op)
+{
+    if (op->be_prev)
+        op->be_prev->be_next = op->be_next;
+    else
+        w->head = op->be_next;
+    if (op->be_next)
+        op->be_next->be_prev = op->be_prev;
+    else
+        w->tail = op->be_prev;
+}
+
+/* Moves every operation of w to the try queue (flags kept), marked as woken. */
+static void requeue_all(ep *e, waitlist *w)
+{
+    iou__op *op = w->head;
+    w->head = w->tail = NULL;
+    while (op) {
+        iou__op *next = op->be_next;
+        op->be_state |= ST_RETRY;
+        enqueue(e, op);
+        op = next;
+    }
+}
+
+/* The fd's entry, the table grown to hold it; NULL when out of memory. */
+static fdw *entry(ep *e, int fd)
+{
+    if ((size_t)fd < e->nfds)
+        return &e->fds[fd];
+    size_t n = e->nfds ? e->nfds : 64;
+    while (n <= (size_t)fd)
+        n *= 2;
+    fdw *t = realloc(e->fds, n * sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    memset(t + e->nfds, 0, (n - e->nfds) * sizeof(*t));
+    e->fds = t;
+    e->nfds = n;
+    return &e->fds[fd];
+}
+
+/* ---- registration ------------------------------------------------------------------- */
+
+/* Arms fd's one-shot registration for `want`. 0, or -errno (-EPERM: the
+ * file cannot be polled, e.g. a regular file). */
+static int arm(ep *e, int fd, fdw *w, uint32_t want)
+{
+    struct epoll_event ev = {.events = want | EPOLLONESHOT, .data.u64 = (uint64_t)fd};
+    int how = w->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int r = epoll_ctl(e->epfd, how, fd, &ev);
+    if (r < 0 && errno == ENOENT && how == EPOLL_CTL_MOD)
+        r = epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev); /* closed and reused behind our back */
+    else if (r < 0 && errno == EEXIST && how == EPOLL_CTL_ADD)
+        r = epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (r < 0)
+        return -errno;
+    w->in_set = true;
+    w->armed = want;
+    return 0;
+}
+
+/* ---- completing ------------------------------------------------------------------- */
+
+static void finish(iou_loop *l, ep *e, iou__op *op, long res)
+{
+    op->be_state = ST_IDLE;
+    e->completed++;
+    iou__op_complete(l, op, (int)res, 0);
+}
+
+/* ---- the pool --------------------------------------------------------------------- */
+
+/* A blocking system call on a worker. Records are recycled through the
+ * backend's free list: after warm-up, none is allocated per operation. */
+typedef struct ep_job ep_job;
+struct ep_job {
+    iou__job job;
+    iou__op *op;
+    long res;
+    ep_job *free_next;
+};
+
+static void job_run(iou__job *j)
+{
+    ep_job *ej = iou__container_of(j, ep_job, job);
+    ej->res = iou__op_blocking(ej->op);
+}
+
+/* On the loop's thread, after the worker returned: the operation completes. */
+static void job_done(iou_loop *l, iou__job *j)
+{
+    ep *e = ep_of(l);
+    ep_job *ej = iou__container_of(j, ep_job, job);
+    iou__op *op = ej->op;
+    long res = ej->res;
+    ej->free_next = e->free_jobs;
+    e->free_jobs = ej;
+    op->be_state = ST_IDLE;
+    iou__op_complete(l, op, (int)res, 0);
+}
+
+static ep_job *job_get(ep *e)
+{
+    ep_job *ej = e->free_jobs;
+    if (ej) {
+        e->free_jobs = ej->free_next;
+        return ej;
+    }
+    return malloc(sizeof(*ej));
+}
+
+/*
+ * Blocking system calls leave the loop thread through this one function. The
+ * operation cannot be cancelled from here on (ST_POOL): its completion comes
+ * when the call returns, as for an io_uring request already running. If no
+ * worker can be had at all (out of memory or threads), the call runs here,
+ * blocking the loop for its duration, rather than failing.
+ */
+static void to_pool(iou_loop *l, ep *e, iou__op *op)
+{
+    op->be_state = ST_POOL;
+    ep_job *ej = job_get(e);
+    if (ej) {
+        *ej = (ep_job){.job = {.run = job_run, .done = job_done}, .op = op};
+        if (iou__pool_post(l, &ej->job) == 0)
+            return;
+        free(ej);
+    }
+    finish(l, e, op, iou__op_blocking(op));
+}
+
+/* ---- trying the system calls ------------------------------------------------------- */
+
+static bool is_disk_file(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return false;
+    return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode);
+}
+
+/* Calls fn with O_NONBLOCK set on fd's file for the duration (restored
+ * after), for calls without a per-call non-blocking flag. */
+typedef long (*nb_fn)(iou__op *op);
+
+static long with_nonblock(iou__op *op, int fd, nb_fn fn)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -errno;
+    bool set = !(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
+    long r = fn(op);
+    int err = errno;
+    if (set)
+        fcntl(fd, F_SETFL, fl);
+    errno = err;
+    return r < 0 ? -(long)err : r;
+}
+
+static long plain_rw(iou__op *op)
+{
+    size_t len = io_len(op->len);
+    bool at_pos = op->off == IOU__OFF_CURRENT;
+    if (op->kind == IOU__OP_READ)
+        return at_pos ? read(op->fd, op->buf, len) : pread(op->fd, op->buf, len, (off_t)op->off);
+    return at_pos ? write(op->fd, op->buf, len) : pwrite(op->fd, op->buf, len, (off_t)op->off);
+}
+
+static verdict wait_dir(const iou__op *op)
+{
+    return op->kind == IOU__OP_READ ? WAIT_IN : WAIT_OUT;
+}
+
+/*
+ * read / write: RWF_NOWAIT first. A pipe, socket or eventfd that would block
+ * waits for readiness; a regular file that would block (page cache miss) goes
+ * to the pool. Offsets on a stream are ignored, as io_uring does. A file
+ * without RWF_NOWAIT support (a tty, some character devices, older kernels'
+ * pipes) is tried with O_NONBLOCK set around the call.
+ */
+static verdict try_rw(iou__op *op, long *res)
+{
+    struct iovec iov = {.iov_base = op->buf, .iov_len = io_len(op->len)};
+    for (;;) {
+        off_t off = op->off == IOU__OFF_CURRENT ? -1 : (off_t)op->off;
+        ssize_t n = op->kind == IOU__OP_READ ? preadv2(op->fd, &iov, 1, off, RWF_NOWAIT)
+                                             : pwritev2(op->fd, &iov, 1, off, RWF_NOWAIT);
+        if (n >= 0) {
+            *res = n;
+            return DONE;
+        }
+        int err = errno;
+        if (err == ESPIPE && off != -1) {
+            op->off = IOU__OFF_CURRENT;
+            continue;
+        }
+        if (err == EAGAIN)
+            return is_disk_file(op->fd) ? TO_POOL : wait_dir(op);
+        if (err != EOPNOTSUPP) {
+            *res = -err;
+            return DONE;
+        }
+        if (is_disk_file(op->fd))
+            return TO_POOL;
+        *res = with_nonblock(op, op->fd, plain_rw);
+        return *res == -EAGAIN ? wait_dir(op) : DONE;
+    }
+}
+
+/*
+ * A stream transfer with MSG_WAITALL (io_uring retries until all of it moved,
+ * on stream sockets): be_done counts the bytes so far. Returns true when the
+ * operation is over (*res set), false to wait for more.
+ */
+static bool waitall_step(iou__op *op, long n, long *res)
+{
+    size_t len = io_len(op->len);
+    if (n > 0)
+        op->be_done += (uint32_t)n;
+    if (n > 0 && op->be_done < len) {
+        int type = 0;
+        socklen_t tl = sizeof(type);
+        getsockopt(op->fd, SOL_SOCKET, SO_TYPE, &type, &tl);
+        if (type == SOCK_STREAM || type == SOCK_SEQPACKET)
+            return false; /* keep going */
+    }
+    if (n == -EAGAIN)
+        return false;
+    *res = op->be_done ? (long)op->be_done : n;
+    return true;
+}
+
+static long xfer(iou__op *op, int flags)
+{
+    char *p = (char *)op->buf + op->be_done;
+    size_t left = io_len(op->len) - op->be_done;
+    if (op->kind == IOU__OP_RECV)
+        return sys(recv(op->fd, p, left, flags));
+    return sys(send(op->fd, p, left, flags));
+}
+
+/* send / recv (and the copying stand-in for zero-copy send). */
+static verdict try_xfer(iou__op *op, long *res)
+{
+    int flags = (int)op->flags;
+    verdict wait = op->kind == IOU__OP_RECV ? WAIT_IN : WAIT_OUT;
+    if (flags & MSG_DONTWAIT) { /* the caller asked not to wait: -EAGAIN is the answer */
+        *res = xfer(op, flags);
+        return DONE;
+    }
+    if (!(flags & MSG_WAITALL)) {
+        *res = xfer(op, flags | MSG_DONTWAIT);
+        return *res == -EAGAIN ? wait : DONE;
+    }
+    for (;;) {
+        long n = xfer(op, (flags & ~MSG_WAITALL) | MSG_DONTWAIT);
+        if (waitall_step(op, n, res))
+            return DONE;
+        if (n <= 0)
+            return wait;
+    }
+}
+
+static verdict try_msg(iou__op *op, long *res)
+{
+    int flags = (int)op->flags;
+    bool dontwait = flags & MSG_DONTWAIT;
+    flags |= MSG_DONTWAIT;
+    *res = op->kind == IOU__OP_RECVMSG ? sys(recvmsg(op->fd, op->buf, flags))
+                                       : sys(sendmsg(op->fd, op->buf, flags));
+    if (*res != -EAGAIN || dontwait)
+        return DONE;
+    return op->kind == IOU__OP_RECVMSG ? WAIT_IN : WAIT_OUT;
+}
+
+static long accept_one(iou__op *op)
+{
+    return accept4(op->fd, op->buf, op->aux, (int)op->flags);
+}
+
+static verdict try_accept(iou__op *op, long *res)
+{
+    *res = with_nonblock(op, op->fd, accept_one);
+    return *res == -EAGAIN ? WAIT_IN : DONE;
+}
+
+static long connect_call(iou__op *op)
+{
+    return connect(op->fd, op->buf, (socklen_t)op->len);
+}
+
+/* Non-blocking connect; once writable, SO_ERROR tells how it went (and
+ * getpeername whether it is really done). */
+static verdict try_connect(iou__op *op, long *res)
+{
+    if (op->be_state & ST_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err == 0) {
+            struct sockaddr_storage peer;
+            socklen_t pl = sizeof(peer);
+            if (getpeername(op->fd, (struct sockaddr *)&peer, &pl) < 0 && errno == ENOTCONN)
+                return WAIT_OUT; /* woken early: still in progress */
+        }
+        op->be_state &= ~(uint32_t)ST_CONNECTING;
+        *res = -err;
+        return DONE;
+    }
+    *res = with_nonblock(op, op->fd, connect_call);
+    if (*res == -EINPROGRESS) {
+        op->be_state |= ST_CONNECTING;
+        return WAIT_OUT;
+    }
+    return *res == -EAGAIN ? WAIT_OUT : DONE; /* -EAGAIN: a Unix listener's backlog is full */
+}
+
+/* One try of op's system call. */
+static verdict try_op(iou__op *op, long *res)
+{
+    if (op->fd < 0 && op->kind != IOU__OP_NOP && op->kind != IOU__OP_SOCKET &&
+        op->kind != IOU__OP_OPENAT) {
+        *res = -EBADF;
+        return DONE;
+    }
+    switch (op->kind) {
+    case IOU__OP_NOP:
+        *res = 0;
+        return DONE;
+    case IOU__OP_SOCKET: /* never waits */
+        *res = sys(socket(op->fd, (int)op->flags, (int)op->len));
+        return DONE;
+    case IOU__OP_SHUTDOWN: /* never waits */
+        *res = sys(shutdown(op->fd, (int)op->flags));
+        return DONE;
+    case IOU__OP_OPENAT:
+    case IOU__OP_CLOSE:
+    case IOU__OP_FSYNC:
+        return TO_POOL;
+    case IOU__OP_READ:
+    case IOU__OP_WRITE:
+        return try_rw(op, res);
+    case IOU__OP_RECV:
+    case IOU__OP_SEND:
+    case IOU__OP_SEND_ZC: /* a plain (copying) send: see the top of this file */
+        return try_xfer(op, res);
+    case IOU__OP_RECVMSG:
+    case IOU__OP_SENDMSG:
+        return try_msg(op, res);
+    case IOU__OP_ACCEPT:
+        return try_accept(op, res);
+    case IOU__OP_CONNECT:
+        return try_connect(op, res);
+    case IOU__OP_RAW:       /* io_uring only */
+    case IOU__OP_RECV_BUF:
+    case IOU__OP_RECV_MULTI:
+        *res = -ENOTSUP;
+        return DONE;
+    default:
+        /* Every other kind (e.g. storage operations) is a blocking call on
+         * the pool: iou__op_blocking() knows it, or answers -ENOTSUP. */
+        return TO_POOL;
+    }
+}
+
+/* ---- waiting ---------------------------------------------------------------------- */
+
+static void wait_on(iou_loop *l, ep *e, iou__op *op, verdict v)
+{
+    fdw *w = entry(e, op->fd);
+    if (w == NULL) {
+        finish(l, e, op, -ENOMEM);
+        return;
+    }
+    uint32_t bit = v == WAIT_IN ? EPOLLIN : EPOLLOUT;
+    if (!(w->armed & bit)) {
+        int err = arm(e, op->fd, w, w->armed | bit);
+        if (err == -EPERM && (op->kind == IOU__OP_READ || op->kind == IOU__OP_WRITE)) {
+            to_pool(l, e, op); /* a file epoll cannot watch: its calls do not wait */
+            return;
+        }
+        if (err) {
+            finish(l, e, op, err);
+            return;
+        }
+    }
+    op->be_state = (v == WAIT_IN ? ST_WAIT_IN : ST_WAIT_OUT) | (op->be_state & ~ST_MASK);
+    list_append(v == WAIT_IN ? &w->in : &w->out, op);
+}
+
+/* ---- multishot accept ---------------------------------------------------------------- */
+
+/*
+ * Takes up to ACCEPT_BATCH connections, each one completion flagged MORE;
+ * ends (a final completion) on an error, as io_uring's does, or when cancelled
+ * from a completion. With the backlog empty it waits for readiness; with the
+ * batch used up it goes to the back of the try queue (other work runs first).
+ */
+static void accept_multi(iou_loop *l, ep *e, iou__op *op)
+{
+    op->aux = NULL;
+    op->buf = NULL;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        long fd = with_nonblock(op, op->fd, accept_one);
+        if (fd == -EAGAIN) {
+            wait_on(l, e, op, WAIT_IN);
+            return;
+        }
+        if (fd < 0) {
+            finish(l, e, op, fd);
+            return;
+        }
+        e->completed++;
+        iou__op_complete(l, op, (int)fd, IOU__CQE_MORE);
+        if (op->be_state & ST_CANCELLED) {
+            finish(l, e, op, -ECANCELED);
+            return;
+        }
+    }
+    enqueue(e, op);
+}
+
+/* ---- running the queue ---------------------------------------------------------------- */
+
+/*
+ * Receive hint. A connection that answers requests (echo, RPC) receives
+ * right after it sent, long before the peer's next message: trying the recv
+ * first is a wasted system call. So once a receive on an fd found nothing at
+ * its first try, the next ones arm the registration first and try only when
+ * woken (arming reports data already there at once: only a loop turn is
+ * lost if the hint is wrong). A receive that fills its whole buffer (a bulk
+ * stream, data keeps coming) turns the hint off again. A stale hint (the fd
+ * was reused) costs nothing but that turn.
+ */
+static bool recv_waits_first(ep *e, const iou__op *op)
+{
+    if (op->kind != IOU__OP_RECV || (op->be_state & ST_RETRY) || (op->flags & MSG_DONTWAIT) ||
+        (size_t)op->fd >= e->nfds)
+        return false;
+    return e->fds[op->fd].wait_first;
+}
+
+static void recv_learn(ep *e, const iou__op *op, verdict v, long res)
+{
+    if (op->kind != IOU__OP_RECV || (size_t)op->fd >= e->nfds)
+        return;
+    fdw *w = &e->fds[op->fd];
+    if (v == WAIT_IN && !(op->be_state & ST_RETRY))
+        w->wait_first = true;
+    else if (v == DONE && res > 0 && (size_t)res >= io_len(op->len))
+        w->wait_first = false;
+}
+
+static void attempt(iou_loop *l, ep *e, iou__op *op)
+{
+    if (op->be_state & ST_CANCELLED) {
+        finish(l, e, op, -ECANCELED);
+        return;
+    }
+    op->be_state = ST_RUNNING | (op->be_state & ~ST_MASK);
+    if (op->kind == IOU__OP_ACCEPT_MULTI) {
+        accept_multi(l, e, op);
+        return;
+    }
+    if (recv_waits_first(e, op)) {
+        wait_on(l, e, op, WAIT_IN);
+        return;
+    }
+    long res = 0;
+    verdict v = try_op(op, &res);
+    recv_learn(e, op, v, res);
+    if (v == DONE)
+        finish(l, e, op, res);
+    else if (v == TO_POOL)
+        to_pool(l, e, op);
+    else
+        wait_on(l, e, op, v);
+}
+
+/* Tries what was queued when it began; what completions queue meanwhile
+ * waits for the next round (a completion that resubmits cannot spin here). */
+static void run_queue(iou_loop *l, ep *e)
+{
+    size_t n = e->q_len;
+    iou__op *op;
+    while (n-- && (op = dequeue(e)))
+        attempt(l, e, op);
+}
+
+/* ---- events ----------------------------------------------------------------------- */
+
+static void on_event(ep *e, int fd, uint32_t got)
+{
+    if (fd < 0 || (size_t)fd >= e->nfds)
+        return;
+    fdw *w = &e->fds[fd];
+    w->armed = 0; /* one-shot: it fired */
+    if (got & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+        requeue_all(e, &w->in);
+    if (got & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+        requeue_all(e, &w->out);
+    uint32_t want = (w->in.head ? EPOLLIN : 0) | (w->out.head ? EPOLLOUT : 0);
+    if (want && arm(e, fd, w, want) < 0) {
+        requeue_all(e, &w->in); /* each retries and reports its own error */
+        requeue_all(e, &w->out);
+    }
+}
+
+static int epoll_wait_ns(ep *e, uint64_t timeout_ns)
+{
+    if (!e->no_pwait2) {
+        struct timespec ts, *tsp = NULL;
+        if (timeout_ns != IOU__NEVER) {
+            ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
+            ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+            tsp = &ts;
+        }
+        long n = syscall(SYS_epoll_pwait2, e->epfd, e->ev, EVENTS_MAX, tsp, NULL, 0);
+        if (n >= 0 || errno != ENOSYS)
+            return (int)n;
+        e->no_pwait2 = true;
+    }
+    int ms = -1;
+    if (timeout_ns != IOU__NEVER) {
+        uint64_t m = (timeout_ns + 999999u) / 1000000u; /* rounded up: never early */
+        ms = m > INT32_MAX ? INT32_MAX : (int)m;
+    }
+    return epoll_wait(e->epfd, e->ev, EVENTS_MAX, ms);
+}
+
+/*
+ * Runs the try queue, then asks epoll. When the queue completed something
+ * (tasks are ready), a look at epoll that cannot sleep is usually wasted (the
+ * ready tasks' next operations will wait anyway), so it is skipped, but never
+ * twice in a row: readiness is checked at least every other turn, and a loop
+ * busy with completions cannot starve waiting fds.
+ */
+static int ep_poll(iou_loop *l, uint64_t timeout_ns)
+{
+    ep *e = ep_of(l);
+    e->completed = 0;
+    run_queue(l, e);
+    if (e->completed || e->q_head) {
+        if (!e->skipped) {
+            e->skipped = true;
+            return 0;
+        }
+        timeout_ns = 0; /* tasks are ready, or work is queued: do not sleep */
+    }
+    e->skipped = false;
+    int n = epoll_wait_ns(e, timeout_ns);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; i++)
+        on_event(e, (int)e->ev[i].data.u64, e->ev[i].events);
+    run_queue(l, e);
+    return 0;
+}
+
+/* ---- the interface ----------------------------------------------------------------- */
+
+static void ep_submit(iou_loop *l, iou__op *op)
+{
+    op->be_state = 0;
+    op->be_done = 0;
+    enqueue(ep_of(l), op);
+}
+
+/* Closing through iou: operations still waiting on the fd stay parked until
+ * cancelled (as io_uring's keep the file), but no longer on this fd number,
+ * which the kernel may hand out again. */
+static void forget_fd(ep *e, int fd)
+{
+    if (fd < 0 || (size_t)fd >= e->nfds)
+        return;
+    fdw *w = &e->fds[fd];
+    waitlist *lists[2] = {&w->in, &w->out};
+    for (int i = 0; i < 2; i++) {
+        for (iou__op *op = lists[i]->head; op; op = op->be_next)
+            op->be_state = ST_ORPHAN | (op->be_state & ~ST_MASK);
+        lists[i]->head = lists[i]->tail = NULL;
+    }
+    w->armed = 0;
+    w->in_set = false;
+    w->wait_first = false;
+}
+
+static void ep_cancel(iou_loop *l, iou__op *op)
+{
+    ep *e = ep_of(l);
+    switch (state(op)) {
+    case ST_QUEUED:
+    case ST_RUNNING:
+        op->be_state |= ST_CANCELLED;
+        break;
+    case ST_WAIT_IN:
+    case ST_WAIT_OUT: {
+        fdw *w = &e->fds[op->fd];
+        list_remove(state(op) == ST_WAIT_IN ? &w->in : &w->out, op);
+        op->be_state |= ST_CANCELLED;
+        enqueue(e, op);
+        break;
+    }
+    case ST_ORPHAN:
+        op->be_state |= ST_CANCELLED;
+        enqueue(e, op);
+        break;
+    default: /* ST_POOL: its system call runs; it completes with the real result */
+        break;
+    }
+}
+
+static int ep_init(iou_loop *l, unsigned entries)
+{
+    (void)entries;
+    ep *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return -ENOMEM;
+    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (e->epfd < 0) {
+        int err = -errno;
+        free(e);
+        return err;
+    }
+    e->q_tail = &e->q_head;
+    l->backend_data = e;
+    return 0;
+}
+
+static void ep_fini(iou_loop *l)
+{
+    ep *e = ep_of(l);
+    close(e->epfd);
+    while (e->free_jobs) {
+        struct ep_job *j = e->free_jobs;
+        e->free_jobs = j->free_next;
+        free(j);
+    }
+    free(e->fds);
+    free(e);
+    l->backend_data = NULL;
+}
+
+static void ep_submit_op(iou_loop *l, iou__op *op)
+{
+    if (op->kind == IOU__OP_CLOSE)
+        forget_fd(ep_of(l), op->fd);
+    ep_submit(l, op);
+}
+
+const iou__backend iou__backend_epoll = {
+    .name = "epoll",
+    .init = ep_init,
+    .fini = ep_fini,
+    .submit = ep_submit_op,
+    .cancel = ep_cancel,
+    .poll = ep_poll,
+};
