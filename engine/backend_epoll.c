@@ -310,6 +310,16 @@ static bool is_disk_file(int fd)
     return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode);
 }
 
+/* A positional transfer that ended at end (short) on a file: true unless it
+ * is a read that reached the end of the file. */
+static bool stopped_short(const iou__op *op, off_t end)
+{
+    struct stat st;
+    if (fstat(op->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+        return false;
+    return op->kind == IOU__OP_WRITE || !S_ISREG(st.st_mode) || end < st.st_size;
+}
+
 /* Calls fn with O_NONBLOCK set on fd's file for the duration (restored
  * after), for calls without a per-call non-blocking flag. */
 typedef long (*nb_fn)(iou__op *op);
@@ -357,6 +367,11 @@ static verdict try_rw(iou__op *op, long *res)
         ssize_t n = op->kind == IOU__OP_READ ? preadv2(op->fd, &iov, 1, off, RWF_NOWAIT)
                                              : pwritev2(op->fd, &iov, 1, off, RWF_NOWAIT);
         if (n >= 0) {
+            /* Part of a file's range was cached: the rest would wait for the
+             * disk. A positional transfer is repeated whole on the pool, so a
+             * short count still means end of file, as pread's does. */
+            if ((size_t)n < iov.iov_len && n > 0 && off != -1 && stopped_short(op, off + n))
+                return TO_POOL;
             *res = n;
             return DONE;
         }
@@ -488,10 +503,23 @@ static verdict try_connect(iou__op *op, long *res)
 }
 
 /* One try of op's system call. */
+/* Kinds whose fd this backend calls on itself. The others run on the pool,
+ * where the system call judges the fd (a dirfd may be AT_FDCWD). */
+static bool uses_fd(uint8_t kind)
+{
+    switch (kind) {
+    case IOU__OP_READ: case IOU__OP_WRITE: case IOU__OP_RECV: case IOU__OP_SEND:
+    case IOU__OP_SEND_ZC: case IOU__OP_RECVMSG: case IOU__OP_SENDMSG: case IOU__OP_ACCEPT:
+    case IOU__OP_ACCEPT_MULTI: case IOU__OP_CONNECT: case IOU__OP_SHUTDOWN:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static verdict try_op(iou__op *op, long *res)
 {
-    if (op->fd < 0 && op->kind != IOU__OP_NOP && op->kind != IOU__OP_SOCKET &&
-        op->kind != IOU__OP_OPENAT) {
+    if (op->fd < 0 && uses_fd(op->kind)) {
         *res = -EBADF;
         return DONE;
     }
@@ -720,6 +748,7 @@ static int ep_poll(iou_loop *l, uint64_t timeout_ns)
         timeout_ns = 0; /* tasks are ready, or work is queued: do not sleep */
     }
     e->skipped = false;
+    l->counters.enters++; /* the epoll analogue of io_uring_enter (stats) */
     int n = epoll_wait_ns(e, timeout_ns);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;

@@ -1244,9 +1244,10 @@ typedef struct iou_loop_stats {
     uint64_t completed[IOU_OP_KIND_SLOTS]; /* ... and completed (final completion) */
     uint64_t cqes;          /* completions reaped (multishot: several per operation) */
     uint64_t cancels;       /* cancel requests sent to the kernel */
-    uint64_t enters;        /* io_uring_enter calls (submit and/or wait) */
+    uint64_t enters;        /* io_uring_enter calls (submit and/or wait); on the epoll
+                               backend, epoll_wait calls */
     uint64_t sqes;          /* SQEs made (operations and cancels): sqes / enters is
-                               the batch size */
+                               the batch size (epoll: operations and cancels) */
     uint64_t sq_full;       /* times the SQ was full and had to be flushed early */
     uint64_t cq_overflows;  /* times the kernel's CQ overflow list had to be flushed */
     uint64_t enobufs;       /* receives that found the buffer ring empty */

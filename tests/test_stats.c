@@ -92,7 +92,9 @@ static void check_counts(void)
     CHECK_EQ(after.tasks_alive, before.tasks_alive);
     CHECK_EQ(after.timers_pending, before.timers_pending);
     CHECK_EQ(after.ops_in_flight, 0);
-    CHECK(DELTA(enters) >= 21 && DELTA(sqes) >= 22); /* each awaited op needed its own */
+    CHECK(DELTA(sqes) >= 22);
+    if (!on_epoll()) /* each awaited op needed its own enter; epoll completes many at once */
+        CHECK(DELTA(enters) >= 21);
     iou_bufring_stats bs;
     CHECK_EQ(iou_bufring_get_stats(&bs), 0);
     CHECK_EQ(after.enobufs, bs.enobufs);
@@ -158,7 +160,8 @@ static int tiny_ring(void *arg)
         CHECK_EQ(iou_join(t[i]), 0);
     iou_loop_stats after = stats();
     CHECK_EQ(DELTA(completed[kind("nop")]), N); /* none lost */
-    CHECK(DELTA(sq_full) > 0);
+    if (!on_epoll()) /* epoll has no submission queue to fill */
+        CHECK(DELTA(sq_full) > 0);
     printf("tiny ring: %lld SQ-full flushes, %lld CQ overflow flushes for %d operations\n",
            DELTA(sq_full), DELTA(cq_overflows), N);
     return 0;

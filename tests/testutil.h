@@ -62,6 +62,9 @@ static inline const char *test_backend(void)
 
 static inline bool on_epoll(void)
 {
+    iou_loop *running = iou_loop_current(); /* inside a task: this thread's loop */
+    if (running)
+        return strcmp(iou_loop_backend_name(running), "epoll") == 0;
     return strcmp(test_backend(), "epoll") == 0;
 }
 
