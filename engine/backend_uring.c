@@ -168,6 +168,111 @@ static unsigned io_len(size_t len)
     return len > MAX_IO ? MAX_IO : (unsigned)len;
 }
 
+/* liburing 2.3 predates it (kernel 6.9); the value is the kernel's ABI. */
+#ifndef IORING_OP_FTRUNCATE
+#define IORING_OP_FTRUNCATE 55
+#endif
+
+static void prep_splice(struct io_uring_sqe *sqe, iou__op *op)
+{
+    const iou__splice_out *out = op->aux;
+    int64_t off_in = op->off == IOU__OFF_CURRENT ? -1 : (int64_t)op->off;
+    int64_t off_out = out->off == IOU__OFF_CURRENT ? -1 : (int64_t)out->off;
+    unsigned flags = op->flags & ~(unsigned)SPLICE_F_FD_IN_FIXED;
+    if (op->kind == IOU__OP_SPLICE)
+        io_uring_prep_splice(sqe, op->fd, off_in, out->fd, off_out, io_len(op->len), flags);
+    else
+        io_uring_prep_tee(sqe, op->fd, out->fd, io_len(op->len), flags);
+    /* Registered-file handles: the output is sqe->fd (IOSQE_FIXED_FILE), the
+     * input has its own flag. */
+    if (iou__is_fixed_fd(op->fd)) {
+        sqe->splice_fd_in = op->fd & ~IOU__FIXED_FD;
+        sqe->splice_flags |= SPLICE_F_FD_IN_FIXED;
+    }
+    if (iou__is_fixed_fd(out->fd)) {
+        sqe->fd = out->fd & ~IOU__FIXED_FD;
+        sqe->flags |= IOSQE_FIXED_FILE;
+    }
+}
+
+/* The file operations of ops_fs.c, ops_vec.c and fixed_buf.c. */
+static void prep_file(struct io_uring_sqe *sqe, iou__op *op)
+{
+    switch (op->kind) {
+    case IOU__OP_STATX:
+        io_uring_prep_statx(sqe, op->fd, op->buf, (int)op->flags, (unsigned)op->len, op->aux);
+        break;
+    case IOU__OP_FALLOCATE:
+        io_uring_prep_fallocate(sqe, op->fd, (int)op->flags, (off_t)op->off, (off_t)op->len);
+        break;
+    case IOU__OP_FTRUNCATE:
+        io_uring_prep_rw(IORING_OP_FTRUNCATE, sqe, op->fd, NULL, 0, op->off);
+        break;
+    case IOU__OP_UNLINKAT:
+        io_uring_prep_unlinkat(sqe, op->fd, op->buf, (int)op->flags);
+        break;
+    case IOU__OP_RENAMEAT:
+        io_uring_prep_renameat(sqe, op->fd, op->buf, (int)(uint32_t)op->off, op->aux, op->flags);
+        break;
+    case IOU__OP_MKDIRAT:
+        io_uring_prep_mkdirat(sqe, op->fd, op->buf, (mode_t)op->len);
+        break;
+    case IOU__OP_READV:
+        io_uring_prep_readv(sqe, op->fd, op->buf, (unsigned)op->len, op->off);
+        break;
+    case IOU__OP_WRITEV:
+        io_uring_prep_writev(sqe, op->fd, op->buf, (unsigned)op->len, op->off);
+        break;
+    case IOU__OP_FDATASYNC:
+        io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+        break;
+    case IOU__OP_SYNC_RANGE: /* callers pass len <= UINT32_MAX (0: to the end) */
+        io_uring_prep_sync_file_range(sqe, op->fd, (unsigned)op->len, op->off, (int)op->flags);
+        break;
+    case IOU__OP_FADVISE: /* callers pass len <= UINT32_MAX */
+        io_uring_prep_fadvise(sqe, op->fd, op->off, (off_t)op->len, (int)op->flags);
+        break;
+    case IOU__OP_SPLICE:
+    case IOU__OP_TEE:
+        prep_splice(sqe, op);
+        break;
+    case IOU__OP_READ_FIXED:
+        io_uring_prep_read_fixed(sqe, op->fd, op->buf, io_len(op->len), op->off, (int)op->flags);
+        break;
+    case IOU__OP_WRITE_FIXED:
+        io_uring_prep_write_fixed(sqe, op->fd, op->buf, io_len(op->len), op->off,
+                                  (int)op->flags);
+        break;
+    default:
+        fatal("unknown operation kind", -EINVAL);
+    }
+}
+
+/* Kinds whose op->fd is an open file the SQE acts on (not a dirfd, a socket
+ * domain, or something else): a registered-file handle there becomes
+ * IOSQE_FIXED_FILE. Splice and tee handle theirs in prep_splice. */
+static bool takes_file(uint8_t kind)
+{
+    switch (kind) {
+    case IOU__OP_READ: case IOU__OP_WRITE: case IOU__OP_FSYNC:
+    case IOU__OP_ACCEPT: case IOU__OP_CONNECT: case IOU__OP_RECV: case IOU__OP_SEND:
+    case IOU__OP_ACCEPT_MULTI: case IOU__OP_RECV_BUF: case IOU__OP_RECV_MULTI:
+    case IOU__OP_RECVMSG: case IOU__OP_SENDMSG: case IOU__OP_SHUTDOWN: case IOU__OP_SEND_ZC:
+    case IOU__OP_FALLOCATE: case IOU__OP_FTRUNCATE: case IOU__OP_READV: case IOU__OP_WRITEV:
+    case IOU__OP_FDATASYNC: case IOU__OP_SYNC_RANGE: case IOU__OP_FADVISE:
+    case IOU__OP_READ_FIXED: case IOU__OP_WRITE_FIXED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void use_fixed_file(struct io_uring_sqe *sqe, const iou__op *op)
+{
+    sqe->fd = op->fd & ~IOU__FIXED_FD;
+    sqe->flags |= IOSQE_FIXED_FILE;
+}
+
 static void prep(struct io_uring_sqe *sqe, iou__op *op)
 {
     switch (op->kind) {
@@ -235,8 +340,11 @@ static void prep(struct io_uring_sqe *sqe, iou__op *op)
                               (unsigned)op->off);
         break;
     default:
-        fatal("unknown operation kind", -EINVAL);
+        prep_file(sqe, op);
+        break;
     }
+    if (iou__is_fixed_fd(op->fd) && takes_file(op->kind))
+        use_fixed_file(sqe, op);
     io_uring_sqe_set_data(sqe, op);
 }
 

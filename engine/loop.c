@@ -74,6 +74,7 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
     iou__stack_pool_init(&l->stacks);
     l->default_stack = opts && opts->stack_size ? opts->stack_size : DEFAULT_STACK;
     l->virtual_clock = opts && opts->virtual_clock;
+    iou__read_fastpath_init(l, !(opts && opts->no_read_fastpath));
     l->virtual_now = iou__clock();
     l->owner = pthread_self();
     iou__overflow_thread_init(l);
@@ -220,6 +221,9 @@ void iou_loop_free(iou_loop *l)
     iou__callbacks_fini(l);
     iou__heap_fini(&l->timers);
     iou__bufring_fini(l); /* after the drain: the kernel holds none of its buffers */
+    iou__fixed_bufs_fini(l); /* the same for registered buffers and files */
+    iou__fixed_files_fini(l);
+    iou__read_fastpath_fini(l);
     l->backend->fini(l);
     iou__task_pool_fini(l);
     /* Last: abandoned tasks are parked on nothing the kernel owns, and the

@@ -52,6 +52,11 @@ struct iou_loop {
     void *altstack; /* this thread's signal stack, if the loop installed it */
     void *raw_ops;  /* callback-owned raw SQE requests in flight (raw.c) */
     struct iou__bufring *bufring; /* provided-buffer ring, created on first use (bufring.c) */
+    struct iou__fixed_bufs *fixed_bufs;   /* registered buffers, on first use (fixed_buf.c) */
+    struct iou__fixed_files *fixed_files; /* registered files, on first use (fixed_file.c) */
+    struct iou__fd_kinds *fd_kinds; /* per-fd answer: may reads try the page cache first?
+                                       (read_fastpath.c) */
+    bool read_fastpath;             /* that fast path is on (iou_loop_opts, IOU_NOWAIT_READ) */
 };
 
 /* The loop of the calling thread, or NULL. initial-exec TLS: a plain
@@ -106,6 +111,10 @@ void iou__callbacks_fini(iou_loop *l);
 void iou__raw_cancel_all(iou_loop *l);
 void iou__bufring_cancel_all(iou_loop *l);
 void iou__bufring_fini(iou_loop *l);
+void iou__fixed_bufs_fini(iou_loop *l);
+void iou__fixed_files_fini(iou_loop *l);
+void iou__read_fastpath_init(iou_loop *l, bool enabled);
+void iou__read_fastpath_fini(iou_loop *l);
 
 /* Monotonic clock, nanoseconds. */
 uint64_t iou__clock(void);

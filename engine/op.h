@@ -40,10 +40,35 @@ enum iou__op_kind {
     IOU__OP_SHUTDOWN,     /* fd, flags = how */
     IOU__OP_SEND_ZC,      /* fd, buf, len, flags, off = zero-copy flags: a second CQE
                              (notification) says the buffer is free again */
+    /* Files: metadata, vectors, registered resources (ops_fs.c, ops_vec.c,
+     * fixed_buf.c). Blocking equivalents: iou__file_op_blocking(). */
+    IOU__OP_STATX,        /* fd = dirfd, buf = path, flags, len = mask, aux = struct statx * */
+    IOU__OP_FALLOCATE,    /* fd, flags = mode, off, len */
+    IOU__OP_FTRUNCATE,    /* fd, off = the new length (IORING_OP_FTRUNCATE, kernel 6.9) */
+    IOU__OP_UNLINKAT,     /* fd = dirfd, buf = path, flags */
+    IOU__OP_RENAMEAT,     /* fd = olddirfd, buf = oldpath, off = (uint32_t)newdirfd,
+                             aux = newpath, flags */
+    IOU__OP_MKDIRAT,      /* fd = dirfd, buf = path, len = mode */
+    IOU__OP_READV,        /* fd, buf = const struct iovec *, len = iovcnt, off */
+    IOU__OP_WRITEV,       /* fd, buf = const struct iovec *, len = iovcnt, off */
+    IOU__OP_FDATASYNC,    /* fd */
+    IOU__OP_SYNC_RANGE,   /* fd, off, len, flags (sync_file_range) */
+    IOU__OP_FADVISE,      /* fd, off, len, flags = advice */
+    IOU__OP_SPLICE,       /* fd = fd_in, off = off_in, aux = iou__splice_out *, len, flags */
+    IOU__OP_TEE,          /* fd = fd_in, aux = iou__splice_out * (off unused), len, flags */
+    IOU__OP_READ_FIXED,   /* fd, buf, len, off, flags = registered buffer index */
+    IOU__OP_WRITE_FIXED,  /* fd, buf, len, off, flags = registered buffer index */
     IOU__OP_KINDS
 };
 
 #define IOU__OFF_CURRENT UINT64_MAX
+
+/* The output side of a splice or tee (IOU__OP_SPLICE / IOU__OP_TEE aux). */
+typedef struct iou__splice_out {
+    int fd;
+    uint64_t off; /* IOU__OFF_CURRENT: none (pipes, or the file position) */
+} iou__splice_out;
+
 
 /* Completion flag: more completions follow for this operation (multishot).
  * Equal to IORING_CQE_F_MORE, so the io_uring backend passes flags through. */
@@ -97,5 +122,23 @@ int iou__op_await(iou_task *t, iou__op *op);
 
 /* As iou__op_await, but neither cancellation nor deadlines stop it (close). */
 int iou__op_await_uninterruptible(iou_task *t, iou__op *op);
+
+/* The fd argument is a registered-file handle (IOU_FIXED_FD | slot): the
+ * operation uses the loop's file table, not the process's fd table. */
+#define IOU__FIXED_FD (1 << 30) /* == IOU_FIXED_FD */
+static inline bool iou__is_fixed_fd(int fd)
+{
+    return fd >= 0 && (fd & IOU__FIXED_FD);
+}
+
+/* The blocking system call equivalent to a file operation (for the paths
+ * outside a task and for backends without io_uring). Returns the result or
+ * -errno; -ENOTSUP for kinds that need io_uring (registered buffers) and
+ * for non-file kinds. A registered-file handle gives -EBADF. */
+long iou__file_op_blocking(iou__op *op);
+
+/* Runs a file operation: awaited by the running task, or outside any task
+ * the blocking system call. Returns the result or -errno. */
+long iou__file_op(iou__op *op);
 
 #endif

@@ -155,7 +155,10 @@ IOU_API int iou_open(const char *path, int flags, mode_t mode);
 IOU_API int iou_close(int fd);
 
 /* Reads up to len bytes at offset off (off < 0: at the file position, which
- * advances). Returns bytes read (0 at end of file; may be short) or -errno. */
+ * advances). Returns bytes read (0 at end of file; may be short) or -errno.
+ * On a regular file opened without O_DIRECT a task first tries the page
+ * cache (preadv2 with RWF_NOWAIT): a hit returns without suspending, only
+ * uncached data goes through the ring (see iou_loop_opts.no_read_fastpath). */
 IOU_API ssize_t iou_read(int fd, void *buf, size_t len, int64_t off);
 
 /* Writes up to len bytes at off (off < 0: at the file position). Returns bytes
@@ -164,6 +167,193 @@ IOU_API ssize_t iou_write(int fd, const void *buf, size_t len, int64_t off);
 
 /* fsync(fd). Returns 0 or -errno. */
 IOU_API int iou_fsync(int fd);
+
+/* ------------------------------------------------------------------------ */
+/* Files: metadata, vectors, registered resources, O_DIRECT                 */
+/* Each call suspends the running task for one io_uring operation; outside  */
+/* any task it is the ordinary blocking system call. Offsets: off < 0 means */
+/* the file position (which advances). Paths and iovecs need only stay      */
+/* valid until the call returns (it does: the call suspends).               */
+/* ------------------------------------------------------------------------ */
+
+struct statx;
+struct iovec;
+
+/* openat(dirfd, path, flags, mode) (dirfd AT_FDCWD: relative to the current
+ * directory). Returns the new fd or -errno (-ENOENT, -EEXIST with O_EXCL,
+ * -ENOTDIR, -EINVAL for O_DIRECT where the filesystem refuses it, ...). */
+IOU_API int iou_openat(int dirfd, const char *path, int flags, mode_t mode);
+
+/* statx(dirfd, path, flags, mask, st): flags AT_* (AT_EMPTY_PATH with path ""
+ * describes dirfd itself, AT_SYMLINK_NOFOLLOW), mask STATX_* (STATX_BASIC_STATS).
+ * Fills *st; returns 0 or -errno (-ENOENT, -ENOTDIR, -EBADF). */
+IOU_API int iou_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *st);
+
+/* fallocate(fd, mode, off, len): mode 0 reserves blocks (the size grows to
+ * off + len), FALLOC_FL_KEEP_SIZE / FALLOC_FL_PUNCH_HOLE / ... as the system
+ * call. Returns 0 or -errno (-EOPNOTSUPP where the filesystem cannot, -EBADF,
+ * -EFBIG, -ENOSPC, -EINVAL for len <= 0). */
+IOU_API int iou_fallocate(int fd, int mode, int64_t off, int64_t len);
+
+/* ftruncate(fd, len): one io_uring operation on kernels that have it (6.9+),
+ * else the system call (a metadata update: it does not wait for disk I/O).
+ * Returns 0 or -errno (-EINVAL for len < 0 or a file not open for writing,
+ * -EBADF, -EFBIG). */
+IOU_API int iou_ftruncate(int fd, int64_t len);
+
+/* unlinkat(dirfd, path, flags); flags AT_REMOVEDIR removes an empty
+ * directory. Returns 0 or -errno (-ENOENT, -EISDIR, -ENOTEMPTY, -ENOTDIR).
+ * iou_unlink(path) is unlinkat(AT_FDCWD, path, 0). */
+IOU_API int iou_unlinkat(int dirfd, const char *path, int flags);
+IOU_API int iou_unlink(const char *path);
+
+/* renameat2(olddirfd, oldpath, newdirfd, newpath, flags): flags RENAME_NOREPLACE
+ * (-EEXIST if newpath exists), RENAME_EXCHANGE, or 0 (replace atomically).
+ * Returns 0 or -errno (-ENOENT, -EEXIST, -EXDEV across filesystems). */
+IOU_API int iou_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+                         unsigned flags);
+
+/* mkdirat(dirfd, path, mode). Returns 0 or -errno (-EEXIST, -ENOENT, -ENOTDIR). */
+IOU_API int iou_mkdirat(int dirfd, const char *path, mode_t mode);
+
+/* preadv / pwritev: scatter-gather over iovcnt buffers at off (off < 0: the
+ * file position). Returns bytes moved (may be short; 0 at end of file) or
+ * -errno (-EINVAL if iovcnt is negative or above IOV_MAX). Reads take the
+ * cached-read fast path as iou_read does. */
+IOU_API ssize_t iou_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off);
+IOU_API ssize_t iou_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off);
+
+/* fdatasync(fd): the data and the metadata needed to read it back (the size),
+ * not timestamps. Returns 0 or -errno (-EBADF, -EIO). */
+IOU_API int iou_fdatasync(int fd);
+
+/* sync_file_range(fd, off, len, flags): SYNC_FILE_RANGE_WAIT_BEFORE / _WRITE /
+ * _WAIT_AFTER; len 0 means to the end of the file. It does not make the data
+ * durable (no metadata, no disk cache flush): use iou_fdatasync for that.
+ * Returns 0 or -errno (-EINVAL, -ESPIPE on a pipe). */
+IOU_API int iou_sync_file_range(int fd, int64_t off, int64_t len, unsigned flags);
+
+/* posix_fadvise(fd, off, len, advice): POSIX_FADV_SEQUENTIAL, _RANDOM,
+ * _WILLNEED (starts readahead), _DONTNEED (drops clean cached pages); len 0:
+ * to the end of the file. Returns 0 or -errno (-EBADF, -EINVAL, -ESPIPE). */
+IOU_API int iou_fadvise(int fd, int64_t off, int64_t len, int advice);
+
+/* splice(2): moves up to len bytes from fd_in to fd_out without copying
+ * through user space; one of them must be a pipe. off_in / off_out: the
+ * offset in a file (< 0: its file position; must be < 0 for a pipe). flags
+ * SPLICE_F_MOVE, SPLICE_F_MORE (SPLICE_F_NONBLOCK is ignored: a task simply
+ * waits). Returns bytes moved (0: fd_in is at end of file or a pipe with no
+ * writer) or -errno (-EINVAL if neither is a pipe, -ESPIPE for an offset on
+ * a pipe, -EBADF). */
+IOU_API ssize_t iou_splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, size_t len,
+                           unsigned flags);
+
+/* tee(2): duplicates up to len bytes from pipe fd_in to pipe fd_out without
+ * consuming them. Returns bytes duplicated (0: nothing to duplicate and no
+ * writer) or -errno (-EINVAL if either is not a pipe, or both are the same). */
+IOU_API ssize_t iou_tee(int fd_in, int fd_out, size_t len, unsigned flags);
+
+/*
+ * Reads all len bytes at off (off < 0: from the file position), looping over
+ * short reads. Returns len, or fewer only at end of file, or -errno if an
+ * error or interruption stops it (-ECANCELED, -ETIMEDOUT, -EIO, -EAGAIN on a
+ * non-blocking fd outside a task): then some bytes may have been read and
+ * this function does not say how many (iou_read_full_ex does). -EINVAL if
+ * len exceeds SSIZE_MAX. Suspends.
+ */
+IOU_API ssize_t iou_read_full(int fd, void *buf, size_t len, int64_t off);
+
+/* Writes all len bytes at off (off < 0: at the file position), looping over
+ * short writes. Returns len, or -errno if an error stops it (-ENOSPC, -EFBIG,
+ * -EPIPE, -ECANCELED, ...), after which a prefix may have been written (see
+ * iou_write_full_ex). A write of 0 bytes for a nonzero request gives -EIO.
+ * Suspends. */
+IOU_API ssize_t iou_write_full(int fd, const void *buf, size_t len, int64_t off);
+
+/* iou_read_full() / iou_write_full() storing in *done (may be NULL) how many
+ * bytes were moved before returning, also when an error stopped them: a
+ * caller can resume from there, or remove a partly written destination. */
+IOU_API ssize_t iou_read_full_ex(int fd, void *buf, size_t len, int64_t off, size_t *done);
+IOU_API ssize_t iou_write_full_ex(int fd, const void *buf, size_t len, int64_t off,
+                                  size_t *done);
+
+/*
+ * Registered ("fixed") buffers: memory the kernel has pinned once, so a read
+ * or write into it skips the per-operation page mapping (IORING_OP_READ_FIXED).
+ * Each belongs to the loop of the thread that allocated it: use it only in
+ * that loop's tasks. The loop frees buffers left over when it ends (do not use
+ * them afterwards). Pinned memory counts against RLIMIT_MEMLOCK (-ENOMEM past
+ * it, unless the process has CAP_IPC_LOCK).
+ */
+typedef struct iou_fixed_buf {
+    void *data;  /* page-aligned (so also fit for O_DIRECT), len bytes */
+    size_t len;  /* as asked, rounded up to whole pages */
+    int index;   /* its slot in the loop's buffer table; -1 once freed */
+} iou_fixed_buf;
+
+/* Maps len bytes of page-aligned memory and registers them in the calling
+ * thread's loop. Fills *out. Returns 0 or -errno: -ENOTSUP (no loop on this
+ * thread, or it does not run on io_uring), -EINVAL (len 0 or above 1 GiB, the
+ * kernel's limit), -ENOMEM (memory or RLIMIT_MEMLOCK), -ENOBUFS (16384
+ * buffers registered), -EBUSY (the table must grow while fixed operations are
+ * in flight; retry once they end). Does not suspend. */
+IOU_API int iou_fixed_buf_alloc(size_t len, iou_fixed_buf *out);
+
+/* Unregisters and unmaps b, and marks it freed (b->data NULL, index -1). If
+ * fixed operations on it are still in flight (other tasks), the memory is
+ * released only when the last of them has completed: it can never be freed
+ * under the kernel. Freeing a buffer twice, or one of another loop, does
+ * nothing. Does not suspend. */
+IOU_API void iou_fixed_buf_free(iou_fixed_buf *b);
+
+/* Reads / writes len bytes at file offset off (off < 0: the file position)
+ * into / from b->data + boff, through the registered buffer. Returns bytes
+ * moved (may be short, as iou_read / iou_write) or -errno: -EINVAL if
+ * [boff, boff + len) is not inside b or b is not a live buffer of this loop.
+ * Suspends. Outside a task: a plain pread / pwrite on the same memory. */
+IOU_API ssize_t iou_read_fixed(int fd, const iou_fixed_buf *b, size_t boff, size_t len,
+                               int64_t off);
+IOU_API ssize_t iou_write_fixed(int fd, const iou_fixed_buf *b, size_t boff, size_t len,
+                                int64_t off);
+
+/* A registered-file handle is IOU_FIXED_FD | slot. */
+#define IOU_FIXED_FD (1 << 30)
+
+/*
+ * Registered files (direct descriptors): iou_file_register(fd) puts fd's open
+ * file into the loop's file table and returns a handle, usable as the fd
+ * argument of the iou_ file and socket operations (read, write, readv,
+ * writev, the _fixed calls, fsync, fdatasync, fallocate, ftruncate,
+ * sync_file_range, fadvise, splice, tee, send, recv, accept, connect, ...) in
+ * this loop's tasks; each then skips the kernel's fd lookup. The table holds
+ * its own reference: fd may be closed right after registering, and the file
+ * stays open until iou_file_unregister(). Not usable as a dirfd, nor with
+ * iou_close() (-EBADF), nor outside a task (the system call gets -EBADF),
+ * nor with helpers that also make plain system calls on the fd (streams,
+ * iou_recv_buf, iou_serve, the sockopt and dial helpers).
+ * Returns the handle or -errno: -ENOTSUP (no loop on this thread, or not
+ * io_uring), -EBADF, -ENFILE (table full: 4096 entries, or RLIMIT_NOFILE if
+ * lower). Does not suspend.
+ */
+IOU_API int iou_file_register(int fd);
+
+/* Removes a handle from the table (the file closes when nothing else holds
+ * it; operations already in flight on it finish normally). Returns 0, or
+ * -EBADF if handle is not registered, -ENOTSUP as above. Does not suspend. */
+IOU_API int iou_file_unregister(int handle);
+
+/* len bytes (rounded up to 4096) of memory aligned to 4096 bytes, enough for
+ * O_DIRECT on any device. Free it with free(). NULL when out of memory or len
+ * is 0. Does not suspend. */
+IOU_API void *iou_aligned_alloc(size_t len);
+
+/* The alignment O_DIRECT needs on fd: *mem_align for buffer addresses (and
+ * lengths), *off_align for file offsets (either pointer may be NULL). From
+ * statx(STATX_DIOALIGN) where the kernel reports it, else the filesystem's
+ * block size (st_blksize, a safe bound). Returns 0 or -errno: -EBADF,
+ * -EOPNOTSUPP when the file does not support direct I/O. A request that
+ * breaks these gets -EINVAL from the kernel. Does not suspend. */
+IOU_API int iou_dio_alignment(int fd, size_t *mem_align, size_t *off_align);
 
 /* ------------------------------------------------------------------------ */
 /* Socket operations (each suspends the running task)                       */
@@ -195,6 +385,9 @@ typedef struct iou_loop_opts {
     unsigned ring_entries;     /* SQ size; 0 = 256. The CQ is four times larger. */
     size_t stack_size;         /* default task stack size; 0 = 64 KiB */
     bool virtual_clock;        /* time jumps to the next timer when nothing else can run */
+    bool no_read_fastpath;     /* iou_read / iou_readv on regular files go straight to the
+                                  ring instead of trying a non-blocking page-cache read
+                                  first (also: environment IOU_NOWAIT_READ=0) */
 } iou_loop_opts;
 
 /* Creates a loop bound to the calling thread (one loop per thread). Returns
