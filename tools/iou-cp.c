@@ -187,7 +187,7 @@ static uint64_t checksum(const void *data, size_t len)
     return mix64(h ^ tail);
 }
 
-/* ---- file system calls (one place to switch between iou and plain calls) ---- */
+/* ---- file system calls: each one io_uring operation in a task ---- */
 
 static int sys_result(int r)
 {
@@ -196,27 +196,27 @@ static int sys_result(int r)
 
 static int fs_rename(const char *from, const char *to)
 {
-    return sys_result(rename(from, to));
+    return iou_renameat(AT_FDCWD, from, AT_FDCWD, to, 0);
 }
 
 static int fs_unlink(const char *path)
 {
-    return sys_result(unlink(path));
+    return iou_unlink(path);
 }
 
 static int fs_mkdir(const char *path, mode_t mode)
 {
-    return sys_result(mkdir(path, mode));
+    return iou_mkdirat(AT_FDCWD, path, mode);
 }
 
 static int fs_fallocate(int fd, uint64_t len)
 {
-    return sys_result(fallocate(fd, 0, 0, (off_t)len));
+    return iou_fallocate(fd, 0, 0, (int64_t)len);
 }
 
 static int fs_ftruncate(int fd, uint64_t len)
 {
-    return sys_result(ftruncate(fd, (off_t)len));
+    return iou_ftruncate(fd, (int64_t)len);
 }
 
 /* ---- reading and writing ranges ---- */
