@@ -394,7 +394,9 @@ static int copy_stream(job *j)
         }
         off += (uint64_t)n;
         g.bytes_done += (uint64_t)n;
-        if ((size_t)n < opt.chunk)
+        /* A short read is the end of the file; so is reaching the size the
+         * walk saw, unless that was 0 (as in /proc): saves a read per file. */
+        if ((size_t)n < opt.chunk || (j->size && off >= j->size))
             break;
     }
     j->end = off;
@@ -945,7 +947,10 @@ int main(int argc, char **argv)
     g.pid = getpid();
     iou_sem_init(&g.slots, (size_t)opt.jobs);
     t_start = mono_ns();
-    iou_loop_opts lo = {.ring_entries = 1024};
+    /* Reads go through the ring, where they batch with the other files'
+     * operations, instead of a non-blocking pread first (which costs each
+     * new fd a check and each read a system call of its own). */
+    iou_loop_opts lo = {.ring_entries = 1024, .no_read_fastpath = true};
     rc = iou_run_ex(main_task, &c, &lo);
     if (rc) {
         clear_bar();
