@@ -94,6 +94,9 @@ cmp src/a/f65537 into/f65537 || fail "file copied into a directory differs"
 cmp "src/with space/file one" "into/with space/file one" || fail "tree copied into a directory differs"
 "$CP" src/a/f1048577 single 2>err || fail "single file copy failed"
 cmp src/a/f1048577 single || fail "single file differs"
+"$CP" src/a/f4097 single 2>err || fail "replacing an existing file failed"
+cmp src/a/f4097 single || fail "the replaced file differs"
+if find . -maxdepth 1 -name '.iou-cp.*' | grep -q .; then fail "temporary files left after a replacement"; fi
 
 # ---- a full destination: RLIMIT_FSIZE of 64 KiB ----
 mkdir full
