@@ -42,9 +42,9 @@ static const char usage[] =
     "Copies files and directory trees (built on iou: many reads and writes in flight).\n"
     "\n"
     "  -j, --jobs N         files copied at once (default 32)\n"
-    "  -d, --depth N        chunks of one file in flight at once (default 8; 4 with --direct)\n"
+    "  -d, --depth N        chunks of one file in flight at once (default 16; 4 with --direct)\n"
     "  -c, --chunk BYTES    bytes per read and write, a multiple of 4096 (K, M suffixes;\n"
-    "                       default 128K, or 1M with --direct)\n"
+    "                       default 64K, or 1M with --direct)\n"
     "      --direct         O_DIRECT on source and destination (bypasses the page cache;\n"
     "                       the unaligned tail is written padded, then truncated)\n"
     "      --verify         after copying each file, re-read source and destination and\n"
@@ -90,15 +90,16 @@ static struct {
 } opt = {.jobs = 32, .progress = true}; /* depth, chunk: 0 = the mode's default */
 
 /*
- * Buffered copies write 128 KiB at a time: the page cache takes a write's
- * size as a hint for the size of the folios it allocates, and measured on
- * the project's machine (a VM) 1 MiB writes (1 MiB folios) cost 3-4x the
- * CPU of 128 KiB ones (as cp, whose splice writes 64 KiB at a time), while
- * O_DIRECT, which bypasses the cache, does best with large requests.
+ * Buffered copies write 64 KiB at a time (16 in flight per file): the page
+ * cache sizes the folios it allocates by the write, and on the project's
+ * machine (a VM that hands free memory back to its host) the large folios
+ * of 128 KiB and 1 MiB writes cost 2-4x the CPU to fill, first touches of
+ * memory the host must supply again; 64 KiB is also what cp's splice
+ * writes. O_DIRECT, which bypasses the cache, does best with large requests.
  */
 enum {
-    BUFFERED_CHUNK = 128 * 1024,
-    BUFFERED_DEPTH = 8,
+    BUFFERED_CHUNK = 64 * 1024,
+    BUFFERED_DEPTH = 16,
     DIRECT_CHUNK = 1024 * 1024,
     DIRECT_DEPTH = 4,
     PREALLOC_MIN = 1024 * 1024, /* files from this size are fallocated first */
