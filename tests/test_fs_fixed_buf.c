@@ -1,7 +1,7 @@
 /*
  * Registered buffers: allocation (page-aligned, rounded to pages), fixed
  * reads and writes round-tripping at many offsets, the table growing past its
- * first size, bounds and liveness errors, a buffer freed while an operation
+ * first size (and refusing to, -EBUSY, under a fixed operation), bounds and liveness errors, a buffer freed while an operation
  * on it is in flight (released only once that completes, which it does
  * normally), and buffers a loop still holds when it ends (unmapped with it).
  */
@@ -159,6 +159,38 @@ static int free_while_busy(void)
     return 0;
 }
 
+/* The table is full (64 slots) while a fixed read is in flight: growing it
+ * then would re-register under the read, so the allocation says -EBUSY, and
+ * succeeds once the read has completed. */
+static int busy_growth(void)
+{
+    static iou_fixed_buf bufs[64];
+    for (int i = 0; i < 64; i++)
+        CHECK_EQ(iou_fixed_buf_alloc(4096, &bufs[i]), 0);
+    int p[2];
+    CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+    inflight c = {.fd = p[0], .buf = &bufs[0]};
+    iou_task *t = spawn_checked(blocked_reader, &c);
+    settle();
+    iou_fixed_buf extra;
+    CHECK_EQ(iou_fixed_buf_alloc(4096, &extra), -EBUSY);
+    CHECK_EQ(iou_write(p[1], "abcdef", 6, -1), 6);
+    CHECK_EQ(iou_join(t), 0);
+    CHECK_EQ(c.got, 6);
+    CHECK(memcmp((char *)bufs[0].data + 100, "abcdef", 6) == 0);
+    CHECK_EQ(iou_fixed_buf_alloc(4096, &extra), 0);
+    /* The regrown table still serves the old buffers. */
+    CHECK_EQ(iou_write(p[1], "ghijkl", 6, -1), 6);
+    CHECK_EQ(iou_read_fixed(p[0], &bufs[63], 0, 6, -1), 6);
+    CHECK(memcmp(bufs[63].data, "ghijkl", 6) == 0);
+    iou_fixed_buf_free(&extra);
+    for (int i = 0; i < 64; i++)
+        iou_fixed_buf_free(&bufs[i]);
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
 static int main_task(void *arg)
 {
     (void)arg;
@@ -168,6 +200,14 @@ static int main_task(void *arg)
     bounds(fd);
     free_while_busy();
     CHECK_EQ(iou_close(fd), 0);
+    return 0;
+}
+
+/* On a fresh loop, so that the table has its first size. */
+static int growth_task(void *arg)
+{
+    (void)arg;
+    busy_growth();
     return 0;
 }
 
@@ -211,6 +251,7 @@ int main(void)
     rng = rng_seed();
     fs_tempdir();
     CHECK_EQ(run_or_skip(main_task, NULL), 0);
+    CHECK_EQ(run_or_skip(growth_task, NULL), 0);
     CHECK_EQ(run_or_skip(leaker, NULL), 0);
     for (int i = 0; i < 3; i++)
         CHECK(unmapped(leaked[i], 65536)); /* the loop released them */
