@@ -230,6 +230,12 @@ static void prep_file(struct io_uring_sqe *sqe, iou__op *op)
     case IOU__OP_MKDIRAT:
         io_uring_prep_mkdirat(sqe, op->fd, op->buf, (mode_t)op->len);
         break;
+    case IOU__OP_LINKAT:
+        io_uring_prep_linkat(sqe, op->fd, op->buf, (int)(uint32_t)op->off, op->aux, (int)op->flags);
+        break;
+    case IOU__OP_SYMLINKAT:
+        io_uring_prep_symlinkat(sqe, op->buf, op->fd, op->aux);
+        break;
     case IOU__OP_READV:
         io_uring_prep_readv(sqe, op->fd, op->buf, (unsigned)op->len, op->off);
         break;

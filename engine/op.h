@@ -58,6 +58,9 @@ enum iou__op_kind {
     IOU__OP_TEE,          /* fd = fd_in, aux = iou__splice_out * (off unused), len, flags */
     IOU__OP_READ_FIXED,   /* fd, buf, len, off, flags = registered buffer index */
     IOU__OP_WRITE_FIXED,  /* fd, buf, len, off, flags = registered buffer index */
+    IOU__OP_LINKAT,       /* fd = olddirfd, buf = oldpath, off = (uint32_t)newdirfd,
+                             aux = newpath, flags */
+    IOU__OP_SYMLINKAT,    /* buf = target, fd = newdirfd, aux = linkpath */
     IOU__OP_KINDS
 };
 

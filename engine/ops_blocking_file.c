@@ -85,6 +85,10 @@ static long namespace_blocking(iou__op *op)
         return unlinkat(op->fd, op->buf, (int)op->flags);
     case IOU__OP_RENAMEAT:
         return renameat2(op->fd, op->buf, (int)(uint32_t)op->off, op->aux, op->flags);
+    case IOU__OP_LINKAT:
+        return linkat(op->fd, op->buf, (int)(uint32_t)op->off, op->aux, (int)op->flags);
+    case IOU__OP_SYMLINKAT:
+        return symlinkat(op->buf, op->fd, op->aux);
     default: /* IOU__OP_MKDIRAT */
         return mkdirat(op->fd, op->buf, (mode_t)op->len);
     }
@@ -94,7 +98,7 @@ static long call(iou__op *op)
 {
     switch (op->kind) {
     case IOU__OP_OPENAT: case IOU__OP_STATX: case IOU__OP_UNLINKAT:
-    case IOU__OP_RENAMEAT: case IOU__OP_MKDIRAT:
+    case IOU__OP_RENAMEAT: case IOU__OP_MKDIRAT: case IOU__OP_LINKAT: case IOU__OP_SYMLINKAT:
         return namespace_blocking(op);
     case IOU__OP_READ: case IOU__OP_WRITE: case IOU__OP_READV: case IOU__OP_WRITEV:
         return rw_blocking(op);

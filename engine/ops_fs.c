@@ -55,6 +55,20 @@ int iou_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *ne
     return (int)iou__file_op(&op);
 }
 
+int iou_linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+    iou__op op = {.kind = IOU__OP_LINKAT, .fd = olddirfd, .buf = (void *)oldpath,
+                  .off = (uint32_t)newdirfd, .aux = (void *)newpath, .flags = (unsigned)flags};
+    return (int)iou__file_op(&op);
+}
+
+int iou_symlinkat(const char *target, int newdirfd, const char *linkpath)
+{
+    iou__op op = {.kind = IOU__OP_SYMLINKAT, .buf = (void *)target, .fd = newdirfd,
+                  .aux = (void *)linkpath};
+    return (int)iou__file_op(&op);
+}
+
 int iou_mkdirat(int dirfd, const char *path, mode_t mode)
 {
     iou__op op = {.kind = IOU__OP_MKDIRAT, .fd = dirfd, .buf = (void *)path, .len = mode};

@@ -41,6 +41,8 @@ static const char *const kind_names[] = {
     [IOU__OP_TEE] = "tee",
     [IOU__OP_READ_FIXED] = "read_fixed",
     [IOU__OP_WRITE_FIXED] = "write_fixed",
+    [IOU__OP_LINKAT] = "linkat",
+    [IOU__OP_SYMLINKAT] = "symlinkat",
 };
 
 /* A new kind needs a name here; the public arrays have room for IOU_OP_KIND_SLOTS. */

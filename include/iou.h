@@ -246,6 +246,17 @@ IOU_API int iou_unlink(const char *path);
 IOU_API int iou_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
                          unsigned flags);
 
+/* linkat(olddirfd, oldpath, newdirfd, newpath, flags): a new name for a file
+ * (flags AT_SYMLINK_FOLLOW, AT_EMPTY_PATH; "/proc/self/fd/N" with
+ * AT_SYMLINK_FOLLOW names an O_TMPFILE file). Returns 0 or -errno (-EEXIST,
+ * -ENOENT, -EXDEV, -EPERM). */
+IOU_API int iou_linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+                       int flags);
+
+/* symlinkat(target, newdirfd, linkpath): a symbolic link to target (not
+ * checked to exist). Returns 0 or -errno (-EEXIST, -ENOENT). */
+IOU_API int iou_symlinkat(const char *target, int newdirfd, const char *linkpath);
+
 /* mkdirat(dirfd, path, mode). Returns 0 or -errno (-EEXIST, -ENOENT, -ENOTDIR). */
 IOU_API int iou_mkdirat(int dirfd, const char *path, mode_t mode);
 

@@ -1,5 +1,6 @@
 /*
- * Namespace operations: openat, statx, unlinkat, renameat, mkdirat. Success
+ * Namespace operations: openat, statx, unlinkat, renameat, mkdirat, linkat,
+ * symlinkat. Success
  * and the usual failures (ENOENT, EEXIST, ENOTDIR, EISDIR, ENOTEMPTY, EBADF),
  * each checked inside a task (ring) and outside one (system call).
  */
@@ -66,6 +67,40 @@ static void check_statx(int dfd)
     CHECK_EQ(iou_unlinkat(dfd, "ln", 0), 0);
 }
 
+/* Hard and symbolic links, and naming an O_TMPFILE file (iou-cp's publish). */
+static void check_links(int dfd)
+{
+    struct stat st;
+    CHECK_EQ(iou_linkat(dfd, "a", dfd, "hard", 0), 0);
+    CHECK_EQ(fstatat(dfd, "hard", &st, 0), 0);
+    CHECK_EQ(st.st_nlink, 2);
+    CHECK_EQ(iou_linkat(dfd, "a", dfd, "hard", 0), -EEXIST);
+    CHECK_EQ(iou_linkat(dfd, "missing", dfd, "h2", 0), -ENOENT);
+    CHECK_EQ(iou_linkat(1 << 20, "a", dfd, "h2", 0), -EBADF);
+    CHECK_EQ(iou_unlinkat(dfd, "hard", 0), 0);
+
+    CHECK_EQ(iou_symlinkat("a", dfd, "soft"), 0);
+    char target[8] = {0};
+    CHECK_EQ(readlinkat(dfd, "soft", target, sizeof(target) - 1), 1);
+    CHECK_EQ(target[0], 'a');
+    CHECK_EQ(iou_symlinkat("a", dfd, "soft"), -EEXIST);
+    CHECK_EQ(iou_symlinkat("a", dfd, "no/such"), -ENOENT);
+    CHECK_EQ(iou_unlinkat(dfd, "soft", 0), 0);
+
+    int fd = iou_openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd == -EOPNOTSUPP || fd == -EISDIR)
+        return; /* no O_TMPFILE on this file system */
+    CHECK(fd >= 0);
+    CHECK_EQ(iou_write(fd, "tmp", 3, 0), 3);
+    char proc[32];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    CHECK_EQ(iou_linkat(AT_FDCWD, proc, dfd, "named", AT_SYMLINK_FOLLOW), 0);
+    CHECK_EQ(fstatat(dfd, "named", &st, 0), 0);
+    CHECK_EQ(st.st_size, 3);
+    CHECK_EQ(iou_close(fd), 0);
+    CHECK_EQ(iou_unlinkat(dfd, "named", 0), 0);
+}
+
 static void check_mkdir(int dfd)
 {
     CHECK_EQ(iou_mkdirat(dfd, "d", 0750), 0);
@@ -117,6 +152,7 @@ static int body(void *arg)
     check_openat(dfd);
     check_statx(dfd);
     check_mkdir(dfd);
+    check_links(dfd);
     check_rename(dfd);
     check_unlink(dfd);
     CHECK_EQ(iou_close(dfd), 0);

@@ -27,7 +27,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <liburing.h> /* io_uring_prep_linkat: iou has no wrapper, iou_submit_sqe runs it */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,11 +212,6 @@ static uint64_t checksum(const void *data, size_t len)
 }
 
 /* ---- file system calls: each one io_uring operation in a task ---- */
-
-static int sys_result(int r)
-{
-    return r < 0 ? -errno : r;
-}
 
 static int fs_rename(const char *from, const char *to)
 {
@@ -542,23 +536,13 @@ static int create_dest(job *j, int flags)
     return create_tmp(j, flags); /* EINVAL: perhaps O_DIRECT; the named create says */
 }
 
-typedef struct link_req {
-    char fdpath[32]; /* /proc/self/fd/N: linking it with AT_SYMLINK_FOLLOW needs no privilege */
-    const char *to;
-} link_req;
-
-static void prep_link(struct io_uring_sqe *sqe, void *arg)
-{
-    link_req *r = arg;
-    io_uring_prep_linkat(sqe, AT_FDCWD, r->fdpath, AT_FDCWD, r->to, AT_SYMLINK_FOLLOW);
-}
-
-/* Gives the unnamed file j->dfd the name `to` (linkat through the ring). */
+/* Gives the unnamed file j->dfd the name `to`: /proc/self/fd/N linked with
+ * AT_SYMLINK_FOLLOW needs no privilege. */
 static int link_as(job *j, const char *to)
 {
-    link_req r = {.to = to};
-    snprintf(r.fdpath, sizeof(r.fdpath), "/proc/self/fd/%d", j->dfd);
-    return iou_submit_sqe(prep_link, &r);
+    char fdpath[32];
+    snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", j->dfd);
+    return iou_linkat(AT_FDCWD, fdpath, AT_FDCWD, to, AT_SYMLINK_FOLLOW);
 }
 
 /* Makes the complete file visible as j->dst. An unnamed file is linked
@@ -641,7 +625,7 @@ static void copy_symlink(job *j)
     for (int attempt = 0; attempt < 100 && err == -EEXIST; attempt++) {
         err = make_tmp_name(j);
         if (err == 0)
-            err = sys_result(symlink(target, j->tmp));
+            err = iou_symlinkat(target, AT_FDCWD, j->tmp);
     }
     if (err) {
         report(j->dst, "create link", err);
