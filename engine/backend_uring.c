@@ -214,10 +214,14 @@ static void prep(struct io_uring_sqe *sqe, iou__op *op)
     case IOU__OP_RECV_MULTI:
         io_uring_prep_recv(sqe, op->fd, NULL, io_len(op->len), (int)op->flags);
         /* Poll first: an idle socket then never takes (or fails for lack of)
-         * a buffer; one is picked only when data is there. */
-        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+         * a buffer; one is picked only when data is there. Not for a
+         * multishot: armed with POLL_FIRST on a socket whose peer had
+         * already closed, it delivers the data but never the end of stream
+         * (Linux 6.18); streams arm it only while the ring has buffers. */
         if (op->kind == IOU__OP_RECV_MULTI)
             sqe->ioprio |= IORING_RECV_MULTISHOT;
+        else
+            sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = (uint16_t)op->off;
         break;

@@ -7,6 +7,7 @@
  * reaps completions, waiting only when nothing is ready.
  */
 #include "loop.h"
+#include "fault.h"
 #include "op.h"
 #include "overflow.h"
 #include "task.h"
@@ -76,6 +77,12 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
     l->virtual_clock = opts && opts->virtual_clock;
     l->virtual_now = iou__clock();
     l->owner = pthread_self();
+    if (iou__fault_init(l) < 0) {
+        l->backend->fini(l);
+        free(l);
+        *err = -ENOMEM;
+        return NULL;
+    }
     iou__overflow_thread_init(l);
     iou__this_thread_loop = l;
     *err = 0;
@@ -221,6 +228,7 @@ void iou_loop_free(iou_loop *l)
     iou__heap_fini(&l->timers);
     iou__bufring_fini(l); /* after the drain: the kernel holds none of its buffers */
     l->backend->fini(l);
+    iou__fault_fini(l);
     iou__task_pool_fini(l);
     /* Last: abandoned tasks are parked on nothing the kernel owns, and the
      * timer heap (which could point into them) is gone. */

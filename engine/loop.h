@@ -52,6 +52,7 @@ struct iou_loop {
     void *altstack; /* this thread's signal stack, if the loop installed it */
     void *raw_ops;  /* callback-owned raw SQE requests in flight (raw.c) */
     struct iou__bufring *bufring; /* provided-buffer ring, created on first use (bufring.c) */
+    struct iou__fault *fault;     /* fault injection, NULL when off (fault.c) */
 };
 
 /* The loop of the calling thread, or NULL. initial-exec TLS: a plain
