@@ -34,4 +34,12 @@ extern const iou__backend iou__backend_uring;
  * features (provided buffer rings, registered resources). */
 struct io_uring *iou__uring(iou_loop *l);
 
+/* The io_uring features l's ring uses (IOU__FEAT_* of feature_mask.h: the
+ * task-run mode, EXT_ARG, the registered ring fd); 0 without io_uring. */
+unsigned iou__uring_features(iou_loop *l);
+
+/* How many times the io_uring backend found the CQ overflowed (completions
+ * parked in the kernel's overflow list, then flushed: none lost). */
+uint64_t iou__uring_cq_overflows(iou_loop *l);
+
 #endif

@@ -8,6 +8,7 @@
  * kernel's NODROP overflow list catches the rest: no completion is ever lost.
  */
 #include "backend.h"
+#include "feature_mask.h"
 #include "loop.h"
 #include "op.h"
 
@@ -26,6 +27,8 @@ enum {
 typedef struct uring {
     struct io_uring ring;
     unsigned setup_flags;
+    bool registered_fd;
+    uint64_t cq_overflows;
 } uring;
 
 static uring *uring_of(iou_loop *l)
@@ -42,8 +45,16 @@ static int setup_ring(struct io_uring *r, unsigned entries, unsigned flags)
     return io_uring_queue_init_params(entries, r, &p);
 }
 
+/* Modes that use a feature the test switch masks are skipped. */
+static bool mode_allowed(iou_loop *l, unsigned mode)
+{
+    if ((mode & IORING_SETUP_DEFER_TASKRUN) && !iou__feature_allowed(l, IOU__FEAT_DEFER_TASKRUN))
+        return false;
+    return !(mode & IORING_SETUP_COOP_TASKRUN) || iou__feature_allowed(l, IOU__FEAT_COOP_TASKRUN);
+}
+
 /* Tries each mode from best to plainest; -EINVAL means "flag not known". */
-static int setup_best(uring *u, unsigned entries)
+static int setup_best(iou_loop *l, uring *u, unsigned entries)
 {
     static const unsigned modes[] = {
         IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
@@ -54,6 +65,8 @@ static int setup_best(uring *u, unsigned entries)
     };
     int ret = -EINVAL;
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (!mode_allowed(l, modes[i]))
+            continue;
         ret = setup_ring(&u->ring, entries, modes[i]);
         if (ret == 0) {
             u->setup_flags = modes[i];
@@ -70,12 +83,18 @@ static int uring_init(iou_loop *l, unsigned entries)
     uring *u = calloc(1, sizeof(*u));
     if (u == NULL)
         return -ENOMEM;
-    int ret = setup_best(u, entries);
+    int ret = setup_best(l, u, entries);
     if (ret < 0) {
         free(u);
         return ret;
     }
-    io_uring_register_ring_fd(&u->ring); /* an optimisation: failure is fine */
+    /* Without EXT_ARG liburing bounds a wait with a timeout SQE (its CQE
+     * carries LIBURING_UDATA_TIMEOUT, which reap skips). */
+    if (!iou__feature_allowed(l, IOU__FEAT_EXT_ARG))
+        u->ring.features &= ~IORING_FEAT_EXT_ARG;
+    /* An optimisation: failure is fine. */
+    if (iou__feature_allowed(l, IOU__FEAT_REGISTERED_RING))
+        u->registered_fd = io_uring_register_ring_fd(&u->ring) == 1;
     l->backend_data = u;
     return 0;
 }
@@ -120,6 +139,7 @@ static void reap(iou_loop *l, uring *u)
         }
         if (!(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
             return;
+        u->cq_overflows++;
         io_uring_get_events(&u->ring); /* moves the overflow list into the CQ */
     }
 }
@@ -247,6 +267,28 @@ static void prep(struct io_uring_sqe *sqe, iou__op *op)
 struct io_uring *iou__uring(iou_loop *l)
 {
     return l->backend == &iou__backend_uring ? &uring_of(l)->ring : NULL;
+}
+
+unsigned iou__uring_features(iou_loop *l)
+{
+    if (l->backend != &iou__backend_uring)
+        return 0;
+    uring *u = uring_of(l);
+    unsigned f = 0;
+    if (u->setup_flags & IORING_SETUP_DEFER_TASKRUN)
+        f |= IOU__FEAT_DEFER_TASKRUN;
+    if (u->setup_flags & IORING_SETUP_COOP_TASKRUN)
+        f |= IOU__FEAT_COOP_TASKRUN;
+    if (u->ring.features & IORING_FEAT_EXT_ARG)
+        f |= IOU__FEAT_EXT_ARG;
+    if (u->registered_fd)
+        f |= IOU__FEAT_REGISTERED_RING;
+    return f;
+}
+
+uint64_t iou__uring_cq_overflows(iou_loop *l)
+{
+    return l->backend == &iou__backend_uring ? uring_of(l)->cq_overflows : 0;
 }
 
 static void uring_submit(iou_loop *l, iou__op *op)

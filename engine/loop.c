@@ -8,6 +8,7 @@
  */
 #include "loop.h"
 #include "fault.h"
+#include "feature_mask.h"
 #include "op.h"
 #include "overflow.h"
 #include "task.h"
@@ -63,6 +64,7 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
         return NULL;
     }
     unsigned entries = opts && opts->ring_entries ? opts->ring_entries : DEFAULT_ENTRIES;
+    l->disabled = iou__features_disabled_env();
     l->backend = &iou__backend_uring;
     int ret = l->backend->init(l, entries);
     if (ret < 0) {

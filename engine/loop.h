@@ -53,6 +53,7 @@ struct iou_loop {
     void *raw_ops;  /* callback-owned raw SQE requests in flight (raw.c) */
     struct iou__bufring *bufring; /* provided-buffer ring, created on first use (bufring.c) */
     struct iou__fault *fault;     /* fault injection, NULL when off (fault.c) */
+    unsigned disabled;            /* features masked by IOU_TEST_DISABLE (feature_mask.h) */
 };
 
 /* The loop of the calling thread, or NULL. initial-exec TLS: a plain

@@ -29,6 +29,7 @@
  */
 #include "stream.h"
 #include "backend.h"
+#include "feature_mask.h"
 #include "loop.h"
 #include "task.h"
 
@@ -259,7 +260,8 @@ int iou__stream_fill(iou_stream *s, void *dst, size_t cap, size_t *direct)
         iou__bufring *r = iou__bufring_get(t->loop);
         /* An empty ring would fail the multishot at once (it is armed
          * without POLL_FIRST): then a plain recv waits instead. */
-        if (r && r->available && !s->nobufs && !s->direct && !r->closing) {
+        if (r && r->available && !s->nobufs && !s->direct && !r->closing &&
+            iou__feature_allowed(t->loop, IOU__FEAT_MULTISHOT)) {
             arm(s, r);
             continue;
         }
