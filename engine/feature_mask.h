@@ -30,7 +30,9 @@ unsigned iou__features_disabled_env(void);
 /* True unless the loop's mask disables f. */
 bool iou__feature_allowed(const iou_loop *l, unsigned f);
 
-/* The features l actually uses now (the backend's and the modules'). */
+/* The features l actually uses now (the backend's and the modules'). Creates
+ * l's buffer ring if it can (to know whether it can): call it after
+ * iou_bufring_config. */
 unsigned iou__features_active(iou_loop *l);
 
 #endif
