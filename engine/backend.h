@@ -42,4 +42,9 @@ int iou__backend_open(iou_loop *l, const char *name, unsigned entries);
  * features (provided buffer rings, registered resources). */
 struct io_uring *iou__uring(iou_loop *l);
 
+/* The io_uring features l's ring uses (IOU__FEAT_* of feature_mask.h: the
+ * task-run mode, EXT_ARG, the registered ring fd); 0 without io_uring. */
+unsigned iou__uring_features(iou_loop *l);
+
+
 #endif

@@ -8,6 +8,7 @@
  * kernel's NODROP overflow list catches the rest: no completion is ever lost.
  */
 #include "backend.h"
+#include "feature_mask.h"
 #include "loop.h"
 #include "op.h"
 #include "remote.h"
@@ -27,6 +28,7 @@ enum {
 typedef struct uring {
     struct io_uring ring;
     unsigned setup_flags;
+    bool registered_fd;
 } uring;
 
 static uring *uring_of(iou_loop *l)
@@ -43,8 +45,16 @@ static int setup_ring(struct io_uring *r, unsigned entries, unsigned flags)
     return io_uring_queue_init_params(entries, r, &p);
 }
 
+/* Modes that use a feature the test switch masks are skipped. */
+static bool mode_allowed(iou_loop *l, unsigned mode)
+{
+    if ((mode & IORING_SETUP_DEFER_TASKRUN) && !iou__feature_allowed(l, IOU__FEAT_DEFER_TASKRUN))
+        return false;
+    return !(mode & IORING_SETUP_COOP_TASKRUN) || iou__feature_allowed(l, IOU__FEAT_COOP_TASKRUN);
+}
+
 /* Tries each mode from best to plainest; -EINVAL means "flag not known". */
-static int setup_best(uring *u, unsigned entries)
+static int setup_best(iou_loop *l, uring *u, unsigned entries)
 {
     static const unsigned modes[] = {
         IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
@@ -55,6 +65,8 @@ static int setup_best(uring *u, unsigned entries)
     };
     int ret = -EINVAL;
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (!mode_allowed(l, modes[i]))
+            continue;
         ret = setup_ring(&u->ring, entries, modes[i]);
         if (ret == 0) {
             u->setup_flags = modes[i];
@@ -71,12 +83,18 @@ static int uring_init(iou_loop *l, unsigned entries)
     uring *u = calloc(1, sizeof(*u));
     if (u == NULL)
         return -ENOMEM;
-    int ret = setup_best(u, entries);
+    int ret = setup_best(l, u, entries);
     if (ret < 0) {
         free(u);
         return ret;
     }
-    io_uring_register_ring_fd(&u->ring); /* an optimisation: failure is fine */
+    /* Without EXT_ARG liburing bounds a wait with a timeout SQE (its CQE
+     * carries LIBURING_UDATA_TIMEOUT, which reap skips). */
+    if (!iou__feature_allowed(l, IOU__FEAT_EXT_ARG))
+        u->ring.features &= ~IORING_FEAT_EXT_ARG;
+    /* An optimisation: failure is fine. */
+    if (iou__feature_allowed(l, IOU__FEAT_REGISTERED_RING))
+        u->registered_fd = io_uring_register_ring_fd(&u->ring) == 1;
     l->backend_data = u;
     return 0;
 }
@@ -338,10 +356,14 @@ static void prep(struct io_uring_sqe *sqe, iou__op *op)
     case IOU__OP_RECV_MULTI:
         io_uring_prep_recv(sqe, op->fd, NULL, io_len(op->len), (int)op->flags);
         /* Poll first: an idle socket then never takes (or fails for lack of)
-         * a buffer; one is picked only when data is there. */
-        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+         * a buffer; one is picked only when data is there. Not for a
+         * multishot: armed with POLL_FIRST on a socket whose peer had
+         * already closed, it delivers the data but never the end of stream
+         * (Linux 6.18); streams arm it only while the ring has buffers. */
         if (op->kind == IOU__OP_RECV_MULTI)
             sqe->ioprio |= IORING_RECV_MULTISHOT;
+        else
+            sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = (uint16_t)op->off;
         break;
@@ -370,6 +392,23 @@ static void prep(struct io_uring_sqe *sqe, iou__op *op)
 struct io_uring *iou__uring(iou_loop *l)
 {
     return l->backend == &iou__backend_uring ? &uring_of(l)->ring : NULL;
+}
+
+unsigned iou__uring_features(iou_loop *l)
+{
+    if (l->backend != &iou__backend_uring)
+        return 0;
+    uring *u = uring_of(l);
+    unsigned f = 0;
+    if (u->setup_flags & IORING_SETUP_DEFER_TASKRUN)
+        f |= IOU__FEAT_DEFER_TASKRUN;
+    if (u->setup_flags & IORING_SETUP_COOP_TASKRUN)
+        f |= IOU__FEAT_COOP_TASKRUN;
+    if (u->ring.features & IORING_FEAT_EXT_ARG)
+        f |= IOU__FEAT_EXT_ARG;
+    if (u->registered_fd)
+        f |= IOU__FEAT_REGISTERED_RING;
+    return f;
 }
 
 static void uring_submit(iou_loop *l, iou__op *op)

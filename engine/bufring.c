@@ -15,6 +15,7 @@
  */
 #include "bufring.h"
 #include "backend.h"
+#include "feature_mask.h"
 #include "loop.h"
 #include "task.h"
 
@@ -173,7 +174,7 @@ static void fill_ring(iou__bufring *r)
 static int create(iou__bufring *r)
 {
     struct io_uring *ring = iou__uring(r->loop);
-    if (ring == NULL)
+    if (ring == NULL || !iou__feature_allowed(r->loop, IOU__FEAT_BUFRING))
         return -ENOTSUP;
     int err = map_all(r);
     if (err)

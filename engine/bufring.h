@@ -81,7 +81,8 @@ static inline unsigned char *iou__bufring_addr(const iou__bufring *r, unsigned b
  * wait for data before it looks at the ring, so an idle receive neither
  * holds a buffer nor fails with -ENOBUFS because others hold them all:
  * -ENOBUFS then means "data is waiting and no buffer is free" (the backend
- * sets POLL_FIRST for IOU__OP_RECV_BUF and IOU__OP_RECV_MULTI).
+ * sets POLL_FIRST for IOU__OP_RECV_BUF; not for IOU__OP_RECV_MULTI, see
+ * backend_uring.c: a multishot may fail with -ENOBUFS while idle).
  */
 void iou__bufring_prep_recv(iou__op *op, int fd, int flags, bool multishot);
 

@@ -8,6 +8,8 @@
  */
 #include "loop.h"
 #include "debug.h"
+#include "fault.h"
+#include "feature_mask.h"
 #include "op.h"
 #include "overflow.h"
 #include "remote.h"
@@ -65,22 +67,19 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
         return NULL;
     }
     unsigned entries = opts && opts->ring_entries ? opts->ring_entries : DEFAULT_ENTRIES;
-    int ret = iou__debug_init(l, opts);
-    if (ret == 0)
-        ret = iou__backend_open(l, opts ? opts->backend : NULL, entries);
-    if (ret < 0) {
-        iou__debug_fini(l);
-        free(l);
-        *err = ret;
-        return NULL;
-    }
+    l->disabled = iou__features_disabled_env();
+    int ret = iou__fault_init(l);
+    if (ret < 0)
+        goto fail;
+    ret = iou__debug_init(l, opts);
+    if (ret < 0)
+        goto fail_fault;
+    ret = iou__backend_open(l, opts ? opts->backend : NULL, entries);
+    if (ret < 0)
+        goto fail_debug;
     ret = iou__remote_init(l);
-    if (ret < 0) {
-        l->backend->fini(l);
-        free(l);
-        *err = ret;
-        return NULL;
-    }
+    if (ret < 0)
+        goto fail_backend;
 #if defined(IOU_TSAN)
     l->sched_tsan_fiber = __tsan_get_current_fiber(); /* tasks switch back to this thread's own */
 #endif
@@ -96,6 +95,17 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
     iou__this_thread_loop = l;
     *err = 0;
     return l;
+
+fail_backend:
+    l->backend->fini(l);
+fail_debug:
+    iou__debug_fini(l);
+fail_fault:
+    iou__fault_fini(l);
+fail:
+    free(l);
+    *err = ret;
+    return NULL;
 }
 
 iou_loop *iou_loop_new(void)
@@ -271,6 +281,7 @@ void iou_loop_free(iou_loop *l)
     iou__read_fastpath_fini(l);
     iou__remote_fini(l);     /* takes the wake-up read back from the kernel */
     l->backend->fini(l);
+    iou__fault_fini(l);
     iou__task_pool_fini(l);
     /* Last: abandoned tasks are parked on nothing the kernel owns, and the
      * timer heap (which could point into them) is gone. */

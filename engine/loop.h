@@ -78,6 +78,8 @@ struct iou_loop {
     struct iou__debug *debug;     /* debug-mode state (debug.c); NULL when off */
     iou__counters counters;
     struct iou__remote *remote;   /* the inbox other threads post to (remote.c) */
+    struct iou__fault *fault;     /* fault injection, NULL when off (fault.c) */
+    unsigned disabled;            /* features masked by IOU_TEST_DISABLE (feature_mask.h) */
 };
 
 /* The loop of the calling thread, or NULL. initial-exec TLS: a plain

@@ -2,6 +2,7 @@
  * cancel but keep waiting for the completion (invariant 1). */
 #include "op.h"
 #include "debug.h"
+#include "fault.h"
 #include "loop.h"
 #include "task.h"
 
@@ -21,6 +22,8 @@ void iou__op_submit(iou_loop *l, iou__op *op)
     l->counters.submitted[op->kind]++;
     if (iou__tracing(l))
         iou__trace_submit(l, op, waiter_of(op));
+    if (__builtin_expect(l->fault != NULL, 0) && iou__fault_submit(l, op))
+        return; /* failed on purpose: a stand-in completes it */
     l->backend->submit(l, op);
 }
 

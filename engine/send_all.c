@@ -3,6 +3,8 @@
  * error stops the loop. A short send is normal for stream sockets (the send
  * buffer filled up, a signal, a cancellation between two sends), so callers
  * that want "all of it" should not have to write this loop themselves.
+ * -EINTR (a signal, before anything was sent) is retried; every other error
+ * is the caller's.
  */
 #include <iou.h>
 
@@ -18,6 +20,8 @@ ssize_t iou_send_all_ex(int fd, const void *buf, size_t len, int flags, size_t *
         ssize_t n = iou_send(fd, p + done, len - done, flags);
         if (n > 0)
             done += (size_t)n;
+        else if (n == -EINTR)
+            continue; /* interrupted before sending anything: nothing happened */
         else /* 0 for a nonzero length would loop forever: report it */
             err = n < 0 ? n : -EIO;
     }

@@ -20,6 +20,7 @@
  * has closed the fd, so stopping can cancel every live connection, and an
  * fd accepted once stopping has begun is closed at once (no fd leaks).
  */
+#include "feature_mask.h"
 #include "loop.h"
 #include "op.h"
 #include "task.h"
@@ -194,7 +195,8 @@ static int accept_round(server *s, int lfd)
     int why = iou__interrupted(t);
     if (why)
         return why;
-    uint8_t kind = s->max_conns ? IOU__OP_ACCEPT : IOU__OP_ACCEPT_MULTI;
+    bool multi = !s->max_conns && iou__feature_allowed(t->loop, IOU__FEAT_MULTISHOT);
+    uint8_t kind = multi ? IOU__OP_ACCEPT_MULTI : IOU__OP_ACCEPT;
     s->accept = (iou__op){.kind = kind, .fd = lfd, .flags = SOCK_CLOEXEC, .task = t,
                           .done = accept_completed};
     s->accepted = 0;

@@ -8,10 +8,12 @@
  *
  * When the multishot ends:
  *   - end of stream / an error: remembered, reported after the data before it;
- *   - -ENOBUFS (the ring was empty while data waited: it is armed with
- *     POLL_FIRST, so an idle socket never ends that way): the next fill makes
- *     one plain non-blocking recv, then arms the multishot again;
- *   - -ECANCELED: paused (see below) or closed; the next fill re-arms.
+ *   - -ENOBUFS (the ring was empty when the kernel looked): the next fill
+ *     makes one plain non-blocking recv, then arms the multishot again, or,
+ *     while the ring stays empty, waits in a plain recv;
+ *   - -ECANCELED: paused (see below) or closed; the next fill re-arms;
+ *   - -EINTR, -EAGAIN, -ENOMEM: nothing was received, the connection is
+ *     fine: the next fill re-arms (a plain recv failing so is retried too).
  *
  * Fairness: a stream whose reader lags would keep taking buffers as long as
  * its peer sends (the kernel fills up to 32 per wake-up of a multishot, and
@@ -27,6 +29,7 @@
  */
 #include "stream.h"
 #include "backend.h"
+#include "feature_mask.h"
 #include "loop.h"
 #include "task.h"
 
@@ -68,6 +71,13 @@ static void deliver(iou_stream *s, int bid, int res, bool more)
     }
 }
 
+/* A receive that failed for the moment, having received nothing: the
+ * connection is fine and the next fill simply receives again. */
+static bool transient(ssize_t err)
+{
+    return err == -EINTR || err == -EAGAIN || err == -ENOMEM;
+}
+
 /* The multishot's last completion. */
 static void ended(iou_stream *s, int res)
 {
@@ -78,7 +88,7 @@ static void ended(iou_stream *s, int res)
     else if (res == -ENOBUFS) {
         s->nobufs = true;
         s->ring->stats.enobufs++;
-    } else if (res < 0 && res != -ECANCELED && s->err == 0)
+    } else if (res < 0 && res != -ECANCELED && !transient(res) && s->err == 0)
         s->err = res;
 }
 
@@ -141,7 +151,7 @@ static void note_result(iou_stream *s, ssize_t n, uint32_t cqe_flags)
         s->direct = false;
     else if (n == 0)
         s->eof = true;
-    else if (n < 0 && n != -EAGAIN && n != -ECANCELED && n != -ETIMEDOUT)
+    else if (n < 0 && !transient(n) && n != -ECANCELED && n != -ETIMEDOUT)
         s->err = (int)n;
 }
 
@@ -248,7 +258,10 @@ int iou__stream_fill(iou_stream *s, void *dst, size_t cap, size_t *direct)
             continue;
         }
         iou__bufring *r = iou__bufring_get(t->loop);
-        if (r && !s->nobufs && !s->direct && !r->closing) {
+        /* An empty ring would fail the multishot at once (it is armed
+         * without POLL_FIRST): then a plain recv waits instead. */
+        if (r && r->available && !s->nobufs && !s->direct && !r->closing &&
+            iou__feature_allowed(t->loop, IOU__FEAT_MULTISHOT)) {
             arm(s, r);
             continue;
         }
@@ -257,8 +270,10 @@ int iou__stream_fill(iou_stream *s, void *dst, size_t cap, size_t *direct)
             *direct = (size_t)n;
             return 1;
         }
-        if (n < 0 && n != -EAGAIN)
+        if (n < 0 && !transient(n))
             return (int)n;
+        if (n == -ENOMEM)
+            iou_yield(); /* let memory come back before asking again */
     }
 }
 

@@ -3,7 +3,8 @@
  * Nothing is buffered in user space: when a call returns, the kernel has the
  * bytes. A call stopped by an error or an interruption returns that error,
  * whatever part went out before (as iou_send_all): a `< 0` check never
- * mistakes a partial write for a whole one.
+ * mistakes a partial write for a whole one. -EINTR (nothing was sent) is
+ * retried.
  */
 #include "stream.h"
 #include "loop.h"
@@ -37,6 +38,8 @@ static ssize_t write_all(iou_stream *s, const unsigned char *buf, size_t len)
     size_t sent = 0;
     while (sent < len) {
         ssize_t n = iou_send(s->fd, buf + sent, len - sent, 0);
+        if (n == -EINTR)
+            continue;
         if (n <= 0)
             return end_write(s, sent, n < 0 ? n : -EIO);
         sent += (size_t)n;
@@ -116,6 +119,8 @@ static ssize_t writev_all(iou_stream *s, iov_pos *p)
     for (skip_empty(p); p->i < p->cnt; skip_empty(p)) {
         struct msghdr m = {.msg_iov = w, .msg_iovlen = (size_t)window(p, w)};
         ssize_t n = send_msg(s->fd, &m);
+        if (n == -EINTR)
+            continue;
         if (n <= 0)
             return end_write(s, sent, n < 0 ? n : -EIO);
         advance(p, (size_t)n);

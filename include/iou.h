@@ -904,8 +904,9 @@ IOU_API int iou_listen_unix(const char *path, int backlog);
 IOU_API int iou_dial_unix(const char *path);
 
 /*
- * Sends all len bytes, looping over short sends (MSG_NOSIGNAL, as iou_send).
- * Returns len, or -errno if an error stops it (-EPIPE, -ECONNRESET,
+ * Sends all len bytes, looping over short sends (MSG_NOSIGNAL, as iou_send)
+ * and retrying -EINTR (nothing was sent). Returns len, or -errno if any
+ * other error stops it (-EPIPE, -ECONNRESET,
  * -ECANCELED, -ETIMEDOUT, -EAGAIN on a non-blocking socket outside a task).
  * After an error, some bytes may have gone out and this function does not
  * say how many: use iou_send_all_ex() when that matters (e.g. to resume).
@@ -1171,8 +1172,8 @@ IOU_API int iou_stream_consume(iou_stream *s, size_t n);
 
 /*
  * Writes all len bytes (nothing is buffered in user space: when it returns,
- * the kernel has them). Returns len, or a negative errno if an error or an
- * interruption stopped it: -EPIPE / -ECONNRESET (never SIGPIPE),
+ * the kernel has them), retrying -EINTR. Returns len, or a negative errno if
+ * an error or an interruption stopped it: -EPIPE / -ECONNRESET (never SIGPIPE),
  * -ECANCELED, -ETIMEDOUT, -EBUSY (another task is writing). After an error
  * a prefix of the bytes may have gone out, as with iou_send_all(). Suspends.
  */

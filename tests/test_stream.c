@@ -635,6 +635,35 @@ static int idle_streams(void)
     return 0;
 }
 
+/* The peer sent and closed before the stream's first read: every byte, then
+ * the end of stream (a multishot armed with POLL_FIRST on such a socket
+ * never reported the end: the read hung). */
+static int closed_first_main(void *arg)
+{
+    (void)arg;
+    static const size_t sizes[] = {1, 100, 16384, 16385, 70000};
+    static unsigned char buf[70000];
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        int sv[2];
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+        pattern_fill(buf, sizes[i], 3, 0);
+        CHECK_EQ(send(sv[1], buf, sizes[i], 0), (long long)sizes[i]);
+        CHECK(close(sv[1]) == 0);
+        iou_stream *s = iou_stream_open(sv[0]);
+        CHECK(s != NULL);
+        memset(buf, 0, sizeof(buf));
+        size_t got = 0;
+        ssize_t n;
+        while ((n = iou_stream_read(s, buf + got, sizeof(buf) - got)) > 0)
+            got += (size_t)n;
+        CHECK_EQ(n, 0);
+        CHECK_EQ(got, sizes[i]);
+        CHECK_EQ(pattern_mismatch(buf, got, 3, 0), got);
+        CHECK_EQ(iou_stream_close(s), 0);
+    }
+    return 0;
+}
+
 int main(void)
 {
     watchdog(100);
@@ -649,6 +678,7 @@ int main(void)
         CHECK_EQ(run_or_skip(interrupt_main, ring), 0);
         CHECK_EQ(run_or_skip(peek_main, ring), 0);
     }
+    CHECK_EQ(run_or_skip(closed_first_main, NULL), 0);
     CHECK_EQ(run_or_skip(close_armed_main, NULL), 0);
     CHECK_EQ(run_or_skip(close_armed_main, "at once"), 0);
     CHECK_EQ(run_or_skip(shutdown_main, NULL), 0);
