@@ -15,6 +15,8 @@
  * connections) and its own ring and buffer ring; nothing is shared.
  */
 #define _GNU_SOURCE
+#include "args.h"
+
 #include <iou.h>
 
 #include <errno.h>
@@ -272,23 +274,6 @@ static int listen_all(int *lfds)
     return 0;
 }
 
-static int bad(const char *what, const char *val)
-{
-    fprintf(stderr, "iou-echo: bad %s '%s' (try --help)\n", what, val);
-    return 2;
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv)
 {
     enum { O_BUFFERS = 256, O_BUFSIZE, O_PIN };
@@ -312,16 +297,16 @@ static int parse_args(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "p:H:b:m:t:T:qh", lo, NULL)) != -1) {
         switch (ch) {
         case 'p':
-            if (parse_long(optarg, 0, 65535, &v))
-                return bad("port", optarg);
+            if (args_long(optarg, 0, 65535, &v))
+                return args_bad("iou-echo", "port", optarg);
             opt.port = (int)v;
             break;
         case 'H':
             opt.host = optarg;
             break;
         case 'b':
-            if (parse_long(optarg, 1, 1 << 20, &v))
-                return bad("backlog", optarg);
+            if (args_long(optarg, 1, 1 << 20, &v))
+                return args_bad("iou-echo", "backlog", optarg);
             opt.backlog = (int)v;
             break;
         case 'm':
@@ -333,29 +318,29 @@ static int parse_args(int argc, char **argv)
             else if (strcmp(optarg, "copy") == 0)
                 opt.handler = echo_copy;
             else
-                return bad("mode", optarg);
+                return args_bad("iou-echo", "mode", optarg);
             break;
         case O_BUFFERS:
-            if (parse_long(optarg, 1, 32768, &v) || (v & (v - 1)))
-                return bad("buffer count (a power of two up to 32768)", optarg);
+            if (args_long(optarg, 1, 32768, &v) || (v & (v - 1)))
+                return args_bad("iou-echo", "buffer count (a power of two up to 32768)", optarg);
             opt.buffers = (unsigned)v;
             break;
         case O_BUFSIZE:
-            if (parse_long(optarg, 1, 64L << 20, &v))
-                return bad("buffer size", optarg);
+            if (args_long(optarg, 1, 64L << 20, &v))
+                return args_bad("iou-echo", "buffer size", optarg);
             opt.buffer_size = (size_t)v;
             break;
         case 't':
             opt.duration = strtod(optarg, &end);
             if (*optarg == 0 || *end || !(opt.duration >= 0))
-                return bad("duration", optarg);
+                return args_bad("iou-echo", "duration", optarg);
             break;
         case 'q':
             opt.quiet = true;
             break;
         case 'T':
-            if (parse_long(optarg, 1, 1024, &v))
-                return bad("thread count", optarg);
+            if (args_long(optarg, 1, 1024, &v))
+                return args_bad("iou-echo", "thread count", optarg);
             opt.threads = (unsigned)v;
             break;
         case O_PIN:
@@ -370,7 +355,7 @@ static int parse_args(int argc, char **argv)
         }
     }
     if (optind < argc)
-        return bad("argument", argv[optind]);
+        return args_bad("iou-echo", "argument", argv[optind]);
     return 0;
 }
 

@@ -16,6 +16,7 @@
  * connection.
  */
 #define _GNU_SOURCE
+#include "args.h"
 #include "hdr.h"
 
 #include <iou.h>
@@ -462,33 +463,6 @@ static int main_task(void *arg)
 
 /* ---- setup ---- */
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_seconds(const char *s, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= 0) || v > 86400)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int bad(const char *what, const char *val)
-{
-    fprintf(stderr, "iou-load: bad %s '%s' (try --help)\n", what, val);
-    return 2;
-}
-
 static int parse_args(int argc, char **argv)
 {
     enum { O_IDLE = 256, O_JSON, O_CSV, O_NOVERIFY, O_PAR };
@@ -517,42 +491,42 @@ static int parse_args(int argc, char **argv)
             opt.host = optarg;
             break;
         case 'p':
-            if (parse_long(optarg, 1, 65535, &v))
-                return bad("port", optarg);
+            if (args_long(optarg, 1, 65535, &v))
+                return args_bad("iou-load", "port", optarg);
             opt.port = optarg;
             break;
         case 'c':
-            if (parse_long(optarg, 1, 1000000, &opt.conns))
-                return bad("connection count", optarg);
+            if (args_long(optarg, 1, 1000000, &opt.conns))
+                return args_bad("iou-load", "connection count", optarg);
             break;
         case 'm':
-            if (parse_long(optarg, 1, 16 << 20, &v))
-                return bad("message size", optarg);
+            if (args_long(optarg, 1, 16 << 20, &v))
+                return args_bad("iou-load", "message size", optarg);
             opt.size = (size_t)v;
             break;
         case 'd':
-            if (parse_long(optarg, 1, 65536, &opt.depth))
-                return bad("depth", optarg);
+            if (args_long(optarg, 1, 65536, &opt.depth))
+                return args_bad("iou-load", "depth", optarg);
             break;
         case 't':
-            if (parse_seconds(optarg, &opt.duration))
-                return bad("duration", optarg);
+            if (args_seconds(optarg, &opt.duration))
+                return args_bad("iou-load", "duration", optarg);
             break;
         case 'w':
-            if (parse_seconds(optarg, &opt.warmup))
-                return bad("warm-up", optarg);
+            if (args_seconds(optarg, &opt.warmup))
+                return args_bad("iou-load", "warm-up", optarg);
             break;
         case 'P':
-            if (parse_long(optarg, 1, 1L << 30, &v))
-                return bad("pid", optarg);
+            if (args_long(optarg, 1, 1L << 30, &v))
+                return args_bad("iou-load", "pid", optarg);
             opt.pid = (int)v;
             break;
         case O_IDLE:
             opt.idle = true;
             break;
         case O_PAR:
-            if (parse_long(optarg, 1, 1000000, &opt.connect_parallel))
-                return bad("connect parallelism", optarg);
+            if (args_long(optarg, 1, 1000000, &opt.connect_parallel))
+                return args_bad("iou-load", "connect parallelism", optarg);
             break;
         case O_NOVERIFY:
             opt.verify = false;
@@ -572,7 +546,7 @@ static int parse_args(int argc, char **argv)
         }
     }
     if (optind < argc)
-        return bad("argument", argv[optind]);
+        return args_bad("iou-load", "argument", argv[optind]);
     if (opt.idle && opt.pid <= 0) {
         fputs("iou-load: --idle needs --pid (the server whose memory to read)\n", stderr);
         return 2;
@@ -589,7 +563,7 @@ static int check_address(void)
     struct sockaddr_storage ss;
     socklen_t len;
     long port;
-    parse_long(opt.port, 1, 65535, &port);
+    args_long(opt.port, 1, 65535, &port);
     g.port = (uint16_t)port;
     if (iou_addr_parse(opt.host, g.port, &ss, &len) < 0) {
         fprintf(stderr, "iou-load: bad host '%s' (a numeric IPv4/IPv6 address or localhost)\n",

@@ -11,6 +11,7 @@
  * percentiles from a log-linear histogram (tools/hdr.c).
  */
 #define _GNU_SOURCE
+#include "args.h"
 #include "hdr.h"
 
 #include <iou.h>
@@ -270,44 +271,6 @@ static void print_result(const result *r)
 
 /* ---- options ---- */
 
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return -1;
-    int shift = 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10, end++;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20, end++;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30, end++;
-    if (*end || v > (hi >> shift) || (v << shift) < lo)
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
-static int parse_seconds(const char *s, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= 0) || v > 86400)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int bad(const char *what, const char *val)
-{
-    fprintf(stderr, "iou-randread: bad %s '%s' (try --help)\n", what, val);
-    return 2;
-}
-
 static int parse_args(int argc, char **argv)
 {
     enum { O_DIRECT_ = 256, O_FIXED, O_NOFAST, O_SEED, O_JSON, O_CSV };
@@ -333,31 +296,31 @@ static int parse_args(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "b:q:t:n:w:s:h", lo, NULL)) != -1) {
         switch (ch) {
         case 'b':
-            if (parse_u64(optarg, 1, 64u << 20, &v))
-                return bad("block size", optarg);
+            if (args_size(optarg, 1, 64u << 20, &v))
+                return args_bad("iou-randread", "block size", optarg);
             opt.bs = (size_t)v;
             break;
         case 'q':
-            if (parse_u64(optarg, 1, 4096, &v))
-                return bad("queue depth", optarg);
+            if (args_size(optarg, 1, 4096, &v))
+                return args_bad("iou-randread", "queue depth", optarg);
             opt.qd = (long)v;
             break;
         case 't':
-            if (parse_seconds(optarg, &opt.duration))
-                return bad("duration", optarg);
+            if (args_seconds(optarg, &opt.duration))
+                return args_bad("iou-randread", "duration", optarg);
             duration_set = true;
             break;
         case 'n':
-            if (parse_u64(optarg, 1, UINT64_MAX, &opt.ios))
-                return bad("read count", optarg);
+            if (args_size(optarg, 1, UINT64_MAX, &opt.ios))
+                return args_bad("iou-randread", "read count", optarg);
             break;
         case 'w':
-            if (parse_seconds(optarg, &opt.warmup))
-                return bad("warm-up", optarg);
+            if (args_seconds(optarg, &opt.warmup))
+                return args_bad("iou-randread", "warm-up", optarg);
             break;
         case 's':
-            if (parse_u64(optarg, 1, UINT64_MAX, &opt.size))
-                return bad("size", optarg);
+            if (args_size(optarg, 1, UINT64_MAX, &opt.size))
+                return args_bad("iou-randread", "size", optarg);
             break;
         case O_DIRECT_:
             opt.direct = true;
@@ -369,8 +332,8 @@ static int parse_args(int argc, char **argv)
             opt.no_fastpath = true;
             break;
         case O_SEED:
-            if (parse_u64(optarg, 0, UINT64_MAX, &opt.seed))
-                return bad("seed", optarg);
+            if (args_size(optarg, 0, UINT64_MAX, &opt.seed))
+                return args_bad("iou-randread", "seed", optarg);
             break;
         case O_JSON:
             opt.format = FMT_JSON;
