@@ -9,10 +9,8 @@
  */
 #include "op.h"
 
-#include <fcntl.h>
-#include <liburing.h>
+#include <errno.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 enum { MAX_IO = 0x7ffff000 }; /* the kernel's largest single read/write */
 
@@ -21,35 +19,12 @@ static size_t io_len(size_t len)
     return len > MAX_IO ? MAX_IO : len;
 }
 
-static long rw_blocking(const iou__op *op)
-{
-    size_t len = io_len(op->len);
-    bool at_pos = op->off == IOU__OFF_CURRENT;
-    if (op->kind == IOU__OP_READ)
-        return at_pos ? read(op->fd, op->buf, len) : pread(op->fd, op->buf, len, (off_t)op->off);
-    return at_pos ? write(op->fd, op->buf, len) : pwrite(op->fd, op->buf, len, (off_t)op->off);
-}
-
-static long fsync_blocking(const iou__op *op)
-{
-    return op->flags & IORING_FSYNC_DATASYNC ? fdatasync(op->fd) : fsync(op->fd);
-}
-
 /* The system call's raw return (-1 with errno), or an iou error (< -1). */
 static long call(iou__op *op)
 {
     switch (op->kind) {
     case IOU__OP_NOP:
         return 0;
-    case IOU__OP_OPENAT:
-        return openat(op->fd, op->buf, (int)op->flags, (mode_t)op->len);
-    case IOU__OP_CLOSE:
-        return close(op->fd);
-    case IOU__OP_READ:
-    case IOU__OP_WRITE:
-        return rw_blocking(op);
-    case IOU__OP_FSYNC:
-        return fsync_blocking(op);
     case IOU__OP_SOCKET:
         return socket(op->fd, (int)op->flags, (int)op->len);
     case IOU__OP_ACCEPT:
@@ -73,7 +48,8 @@ static long call(iou__op *op)
     case IOU__OP_RAW:      /* an SQE means io_uring */
     case IOU__OP_RECV_BUF: /* provided buffers live in an io_uring */
         return -ENOTSUP;
-    default: /* the storage kinds (ops_blocking_file.c); -errno, errno still set */
+    default: /* files (open, close, read, write, fsync and the storage kinds:
+              * ops_blocking_file.c); -errno, errno still set */
         return iou__file_op_blocking(op);
     }
 }
