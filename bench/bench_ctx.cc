@@ -2,14 +2,26 @@
  * Context switch cost: iou__ctx_swap against boost.context's fcontext, in the
  * same binary, with the same loop shape.
  *
- * Each side keeps two contexts, the benchmark's own and a partner on a 64 KiB
- * mmap'd stack, and ping-pongs between them: one round trip is two switches
- * (there and back). An iteration does kRoundTrips round trips, so the
- * benchmark loop's own overhead is spread over many switches; the figure
- * reported is ns per single switch (ops_per_iter = 2 * kRoundTrips).
+ * Each side keeps the benchmark's own context and partners on 64 KiB mmap'd
+ * stacks, and ping-pongs: one round trip is two switches (there and back).
+ * The figure is ns per single switch (ops_per_iter counts the switches).
  *
- * The partner is left suspended when a run ends; it never runs again and its
- * stack is simply unmapped.
+ * Code layout. A ping-pong's cost depends on where the two loops sit in the
+ * code, for both libraries alike: on the machine of bench/RESULTS.md, 1 or 2
+ * of 16 byte offsets of the partner's call site relative to the benchmark's
+ * cost about 2 ns more per switch (the indirect jump that ends each switch
+ * alternates between two targets, and some layouts defeat its predictor).
+ * One fixed layout per side would make the comparison a lottery (it did:
+ * 1.35x with iou in a slow layout and boost in a fast one, 0.93-1.01x in
+ * other binaries). So each side has kLayouts partners whose loops differ only
+ * in 0..kLayouts-1 bytes of no-op padding before the call, and one iteration
+ * ping-pongs kRoundTrips times with each of them in turn: the figure is the
+ * mean over the layouts, the same set for both sides. Moving to the next
+ * partner costs both sides the same (one new jump target per kRoundTrips
+ * round trips).
+ *
+ * The partners are left suspended when a run ends; they never run again and
+ * their stacks are simply unmapped.
  */
 #include "bench_util.h"
 
@@ -18,6 +30,8 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <array>
+#include <utility>
 
 extern "C" {
 #include "ctx.h"
@@ -29,7 +43,9 @@ extern "C" {
 
 namespace {
 
-constexpr int kRoundTrips = 8;
+constexpr int kLayouts = 16;
+constexpr int kRoundTrips = 32; /* per partner per iteration */
+constexpr uint64_t kSwitchesPerIter = 2ull * kRoundTrips * kLayouts;
 constexpr size_t kStackBytes = 64 * 1024;
 
 /* An mmap'd stack, like the engine's (no guard page: nothing here recurses). */
@@ -57,28 +73,54 @@ private:
     char *lo_;
 };
 
+/* N bytes of no-op padding in the instruction stream (x86-64: one or two
+ * long NOPs, so executing them costs next to nothing). */
+template <int N> inline void layout_pad()
+{
+    if constexpr (N > 0) {
+#if defined(__x86_64__)
+        asm volatile(".nops %c0" ::"i"(N));
+#else
+        asm volatile(".rept %c0\n\tnop\n\t.endr" ::"i"((N + 3) / 4));
+#endif
+    }
+}
+
 /* ---- iou ---- */
 
 iou__ctx g_bench_ctx;
-iou__ctx g_partner_ctx;
+iou__ctx g_partner_ctx[kLayouts];
 
-[[noreturn]] void iou_partner(void *)
+template <int N> [[noreturn]] void iou_partner(void *self)
 {
-    for (;;)
-        iou__ctx_swap(&g_partner_ctx, &g_bench_ctx);
+    iou__ctx *me = static_cast<iou__ctx *>(self);
+    for (;;) {
+        layout_pad<N>();
+        iou__ctx_swap(me, &g_bench_ctx);
+    }
+}
+
+template <size_t... N> constexpr auto iou_partners(std::index_sequence<N...>)
+{
+    return std::array<iou__ctx_entry, sizeof...(N)>{iou_partner<static_cast<int>(N)>...};
 }
 
 void BM_ctx_swap_iou(benchmark::State &state)
 {
-    Stack stack;
-    iou__ctx_make(&g_partner_ctx, stack.lo(), stack.size(), iou_partner, nullptr);
-    /* First entry runs the trampoline; keep it out of the timed loop. */
-    iou__ctx_swap(&g_bench_ctx, &g_partner_ctx);
-    for (auto _ : state) {
-        for (int i = 0; i < kRoundTrips; i++)
-            iou__ctx_swap(&g_bench_ctx, &g_partner_ctx);
+    static constexpr auto entries = iou_partners(std::make_index_sequence<kLayouts>());
+    Stack stacks[kLayouts];
+    for (int p = 0; p < kLayouts; p++) {
+        iou__ctx_make(&g_partner_ctx[p], stacks[p].lo(), stacks[p].size(), entries[p],
+                      &g_partner_ctx[p]);
+        /* First entry runs the trampoline; keep it out of the timed loop. */
+        iou__ctx_swap(&g_bench_ctx, &g_partner_ctx[p]);
     }
-    iou_bench_report_ops(state, static_cast<uint64_t>(state.iterations()) * 2 * kRoundTrips);
+    for (auto _ : state) {
+        for (int p = 0; p < kLayouts; p++)
+            for (int i = 0; i < kRoundTrips; i++)
+                iou__ctx_swap(&g_bench_ctx, &g_partner_ctx[p]);
+    }
+    iou_bench_report_ops(state, static_cast<uint64_t>(state.iterations()) * kSwitchesPerIter);
 }
 BENCHMARK(BM_ctx_swap_iou)->UseRealTime();
 
@@ -87,22 +129,38 @@ BENCHMARK(BM_ctx_swap_iou)->UseRealTime();
 #if defined(IOU_BENCH_HAVE_BOOST)
 namespace bcd = boost::context::detail;
 
-void boost_partner(bcd::transfer_t t)
+template <int N> void boost_partner(bcd::transfer_t t)
 {
-    for (;;)
+    for (;;) {
+        layout_pad<N>();
         t = bcd::jump_fcontext(t.fctx, nullptr);
+    }
+}
+
+template <size_t... N> constexpr auto boost_partners(std::index_sequence<N...>)
+{
+    return std::array<void (*)(bcd::transfer_t), sizeof...(N)>{
+        boost_partner<static_cast<int>(N)>...};
 }
 
 void BM_ctx_swap_boost_fcontext(benchmark::State &state)
 {
-    Stack stack;
-    bcd::fcontext_t partner = bcd::make_fcontext(stack.hi(), stack.size(), boost_partner);
-    partner = bcd::jump_fcontext(partner, nullptr).fctx;
-    for (auto _ : state) {
-        for (int i = 0; i < kRoundTrips; i++)
-            partner = bcd::jump_fcontext(partner, nullptr).fctx;
+    static constexpr auto entries = boost_partners(std::make_index_sequence<kLayouts>());
+    Stack stacks[kLayouts];
+    bcd::fcontext_t partner[kLayouts];
+    for (int p = 0; p < kLayouts; p++) {
+        partner[p] = bcd::make_fcontext(stacks[p].hi(), stacks[p].size(), entries[p]);
+        partner[p] = bcd::jump_fcontext(partner[p], nullptr).fctx;
     }
-    iou_bench_report_ops(state, static_cast<uint64_t>(state.iterations()) * 2 * kRoundTrips);
+    for (auto _ : state) {
+        for (int p = 0; p < kLayouts; p++) {
+            bcd::fcontext_t f = partner[p];
+            for (int i = 0; i < kRoundTrips; i++)
+                f = bcd::jump_fcontext(f, nullptr).fctx;
+            partner[p] = f;
+        }
+    }
+    iou_bench_report_ops(state, static_cast<uint64_t>(state.iterations()) * kSwitchesPerIter);
 }
 BENCHMARK(BM_ctx_swap_boost_fcontext)->UseRealTime();
 #endif
