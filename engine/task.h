@@ -7,6 +7,7 @@
 
 #include "ctx.h"
 #include "queue.h"
+#include "sanitizer.h"
 #include "stack.h"
 #include "timer_heap.h"
 
@@ -62,6 +63,9 @@ struct iou_task {
     iou__watch *watchers;
     iou_task *live_prev, *live_next; /* the loop's list this task is on */
     void *asan_fake_stack;
+#if defined(IOU_ASAN)
+    bool asan_started; /* has run (task.c: hand-offs only into tasks that have) */
+#endif
     void *tsan_fiber;
     /* Diagnostics (debug.c, dump.c, trace.c). */
     const char *site_file, *site_func; /* where it was spawned; NULL: unknown */
