@@ -3,8 +3,9 @@
  * ready queue and it switches back to the loop whenever it ends, or parks or
  * yields with nothing else in the running batch. A task that parks or yields
  * while the batch's next node is a task switches straight into it, as the
- * loop would have (switch_out). Switches are symmetric (no nesting), so the
- * stack depth stays bounded, and every task is resumed in ready-queue order.
+ * loop would have (iou__switch_out). Switches are symmetric (no nesting), so
+ * the stack depth stays bounded, and every task is resumed in ready-queue
+ * order.
  */
 #include "task.h"
 #include "debug.h"
@@ -56,7 +57,7 @@ static void resume(iou__work *w);
  * mode never hands off (its tasks run through resume_debug, which times each
  * run). A task that ends always returns to the loop, which retires its stack.
  */
-static void switch_out(iou_task *t)
+void iou__switch_out(iou_task *t)
 {
     iou_loop *l = t->loop;
     iou__work *w = l->batch.head;
@@ -428,25 +429,16 @@ static void deadline_fired(iou__timer *timer)
     interrupt(t, t->cancelled ? -ECANCELED : -ETIMEDOUT);
 }
 
-int iou__park(iou_task *t, iou__interrupt_fn hook, void *ctx)
+/* iou__park and iou__wake are inline (task.h); their deadline timer is here. */
+void iou__park_arm_deadline(iou_task *t)
 {
-    t->state = IOU__TASK_PARKED;
-    t->on_interrupt = hook;
-    t->interrupt_ctx = ctx;
-    t->interrupt = 0;
-    if (hook && t->deadline != IOU__NEVER)
-        iou__timer_arm(t->loop, &t->deadline_timer, t->deadline);
-    switch_out(t);
-    return t->interrupt;
+    iou__timer_arm(t->loop, &t->deadline_timer, t->deadline);
 }
 
-void iou__wake(iou_task *t)
+void iou__wake_disarm_deadline(iou_task *t)
 {
-    t->state = IOU__TASK_READY;
-    t->on_interrupt = NULL;
-    if (t->deadline != IOU__NEVER && iou__timer_armed(&t->deadline_timer))
+    if (iou__timer_armed(&t->deadline_timer))
         iou__heap_remove(&t->loop->timers, &t->deadline_timer);
-    iou__ready(t->loop, &t->work);
 }
 
 /* ---- public operations on tasks ------------------------------------------ */
@@ -561,6 +553,6 @@ int iou_yield(void)
     }
     t->state = IOU__TASK_READY;
     iou__ready(t->loop, &t->work);
-    switch_out(t);
+    iou__switch_out(t);
     return iou__interrupted(t);
 }
