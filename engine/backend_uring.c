@@ -108,7 +108,7 @@ static void reap(iou_loop *l, uring *u)
         unsigned head = *cq->khead;
         unsigned tail = io_uring_smp_load_acquire(cq->ktail);
         while (head != tail) {
-            struct io_uring_cqe *cqe = &cq->cqes[head & *cq->kring_mask];
+            struct io_uring_cqe *cqe = &cq->cqes[head & cq->ring_mask];
             uint64_t data = cqe->user_data;
             int res = cqe->res;
             uint32_t flags = cqe->flags;
@@ -157,9 +157,9 @@ static void flush(iou_loop *l, uring *u)
 static inline struct io_uring_sqe *try_sqe(struct io_uring_sq *sq)
 {
     unsigned head = IO_URING_READ_ONCE(*sq->khead);
-    if (sq->sqe_tail - head >= *sq->kring_entries)
+    if (sq->sqe_tail - head >= sq->ring_entries)
         return NULL;
-    return &sq->sqes[sq->sqe_tail++ & *sq->kring_mask];
+    return &sq->sqes[sq->sqe_tail++ & sq->ring_mask];
 }
 
 /* The SQ is full: flushes until a slot frees. Out of line, so the common
