@@ -103,20 +103,23 @@ static bool kernel_has_events(uring *u)
  */
 static void reap(iou_loop *l, uring *u)
 {
-    struct io_uring_cq *cq = &u->ring.cq;
+    /* The ring's fixed addresses, in registers across the completions. */
+    unsigned *khead = u->ring.cq.khead;
+    const struct io_uring_cqe *cqes = u->ring.cq.cqes;
+    const unsigned mask = u->ring.cq.ring_mask;
     for (;;) {
-        unsigned head = *cq->khead;
-        unsigned tail = io_uring_smp_load_acquire(cq->ktail);
+        unsigned head = *khead;
+        unsigned tail = io_uring_smp_load_acquire(u->ring.cq.ktail);
         while (head != tail) {
-            struct io_uring_cqe *cqe = &cq->cqes[head & cq->ring_mask];
+            const struct io_uring_cqe *cqe = &cqes[head & mask];
             uint64_t data = cqe->user_data;
             int res = cqe->res;
             uint32_t flags = cqe->flags;
-            io_uring_smp_store_release(cq->khead, ++head);
+            io_uring_smp_store_release(khead, ++head);
             /* 0: a cancel request's own result; TIMEOUT: liburing's wait timeout */
             if (data != 0 && data != LIBURING_UDATA_TIMEOUT)
                 iou__op_complete(l, (iou__op *)(uintptr_t)data, res, flags);
-            head = *cq->khead; /* a nested reap may have moved it */
+            head = *khead; /* a nested reap may have moved it */
         }
         if (!(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
             return;
