@@ -122,16 +122,19 @@ static bool kernel_has_events(uring *u)
  */
 static void reap(iou_loop *l, uring *u)
 {
-    struct io_uring_cq *cq = &u->ring.cq;
+    /* The ring's fixed addresses, in registers across the completions. */
+    unsigned *khead = u->ring.cq.khead;
+    const struct io_uring_cqe *cqes = u->ring.cq.cqes;
+    const unsigned mask = u->ring.cq.ring_mask;
     for (;;) {
-        unsigned head = *cq->khead;
-        unsigned tail = io_uring_smp_load_acquire(cq->ktail);
+        unsigned head = *khead;
+        unsigned tail = io_uring_smp_load_acquire(u->ring.cq.ktail);
         while (head != tail) {
-            struct io_uring_cqe *cqe = &cq->cqes[head & *cq->kring_mask];
+            const struct io_uring_cqe *cqe = &cqes[head & mask];
             uint64_t data = cqe->user_data;
             int res = cqe->res;
             uint32_t flags = cqe->flags;
-            io_uring_smp_store_release(cq->khead, ++head);
+            io_uring_smp_store_release(khead, ++head);
             /* 0: a cancel request's own result; TIMEOUT: liburing's wait timeout;
              * other odd values: MSG_RING wake-ups (remote.h) */
             if (data & 1) {
@@ -140,7 +143,7 @@ static void reap(iou_loop *l, uring *u)
             } else if (data != 0) {
                 iou__op_complete(l, (iou__op *)(uintptr_t)data, res, flags);
             }
-            head = *cq->khead; /* a nested reap may have moved it */
+            head = *khead; /* a nested reap may have moved it */
         }
         if (!(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
             return;
@@ -181,16 +184,28 @@ static void flush(iou_loop *l, uring *u)
 static inline struct io_uring_sqe *try_sqe(struct io_uring_sq *sq)
 {
     unsigned head = IO_URING_READ_ONCE(*sq->khead);
-    if (sq->sqe_tail - head >= *sq->kring_entries)
+    if (sq->sqe_tail - head >= sq->ring_entries)
         return NULL;
-    return &sq->sqes[sq->sqe_tail++ & *sq->kring_mask];
+    return &sq->sqes[sq->sqe_tail++ & sq->ring_mask];
+}
+
+/* The SQ is full: flushes until a slot frees. Out of line, so the common
+ * path of a submission needs no stack frame. */
+__attribute__((noinline)) static struct io_uring_sqe *next_sqe_after_flush(iou_loop *l,
+                                                                          uring *u)
+{
+    struct io_uring_sqe *sqe;
+    do
+        flush(l, u);
+    while ((sqe = try_sqe(&u->ring.sq)) == NULL);
+    return sqe;
 }
 
 static inline struct io_uring_sqe *next_sqe(iou_loop *l, uring *u)
 {
-    struct io_uring_sqe *sqe;
-    while ((sqe = try_sqe(&u->ring.sq)) == NULL)
-        flush(l, u);
+    struct io_uring_sqe *sqe = try_sqe(&u->ring.sq);
+    if (__builtin_expect(sqe == NULL, 0))
+        sqe = next_sqe_after_flush(l, u);
     return sqe;
 }
 
@@ -226,8 +241,12 @@ static void prep_splice(struct io_uring_sqe *sqe, iou__op *op)
     }
 }
 
-/* The file operations of ops_fs.c, ops_vec.c and fixed_buf.c. */
-static void prep_file(struct io_uring_sqe *sqe, iou__op *op)
+static bool takes_file(uint8_t kind);
+static void use_fixed_file(struct io_uring_sqe *sqe, const iou__op *op);
+
+/* The file operations of ops_fs.c, ops_vec.c and fixed_buf.c (out of line:
+ * see prep). */
+__attribute__((noinline)) static void prep_file(struct io_uring_sqe *sqe, iou__op *op)
 {
     switch (op->kind) {
     case IOU__OP_STATX:
@@ -283,6 +302,8 @@ static void prep_file(struct io_uring_sqe *sqe, iou__op *op)
     default:
         fatal("unknown operation kind", -EINVAL);
     }
+    if (iou__is_fixed_fd(op->fd) && takes_file(op->kind))
+        use_fixed_file(sqe, op);
 }
 
 /* Kinds whose op->fd is an open file the SQE acts on (not a dirfd, a socket
@@ -310,8 +331,19 @@ static void use_fixed_file(struct io_uring_sqe *sqe, const iou__op *op)
     sqe->flags |= IOSQE_FIXED_FILE;
 }
 
+/* The caller's prep function may set anything, user_data included: ours
+ * goes in after it. */
+__attribute__((noinline)) static void prep_raw(struct io_uring_sqe *sqe, iou__op *op)
+{
+    ((iou_prep_fn)op->aux)(sqe, op->buf);
+    io_uring_sqe_set_data(sqe, op);
+}
+
+/* The rare kinds (raw, files) end in a call of their own; the others need
+ * no stack frame (the submission's common path). */
 static void prep(struct io_uring_sqe *sqe, iou__op *op)
 {
+    io_uring_sqe_set_data(sqe, op); /* the prep helpers leave user_data alone */
     switch (op->kind) {
     case IOU__OP_NOP:
         io_uring_prep_nop(sqe);
@@ -346,9 +378,9 @@ static void prep(struct io_uring_sqe *sqe, iou__op *op)
     case IOU__OP_SEND:
         io_uring_prep_send(sqe, op->fd, op->buf, io_len(op->len), (int)op->flags);
         break;
-    case IOU__OP_RAW:
-        ((iou_prep_fn)op->aux)(sqe, op->buf);
-        break;
+    case IOU__OP_RAW: /* not a file kind */
+        prep_raw(sqe, op);
+        return;
     case IOU__OP_ACCEPT_MULTI:
         io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, (int)op->flags);
         break;
@@ -381,12 +413,11 @@ static void prep(struct io_uring_sqe *sqe, iou__op *op)
                               (unsigned)op->off);
         break;
     default:
-        prep_file(sqe, op);
-        break;
+        prep_file(sqe, op); /* fixed files included */
+        return;
     }
     if (iou__is_fixed_fd(op->fd) && takes_file(op->kind))
         use_fixed_file(sqe, op);
-    io_uring_sqe_set_data(sqe, op);
 }
 
 struct io_uring *iou__uring(iou_loop *l)

@@ -84,6 +84,7 @@ iou_loop *iou_loop_new_ex(const iou_loop_opts *opts, int *err)
     l->sched_tsan_fiber = __tsan_get_current_fiber(); /* tasks switch back to this thread's own */
 #endif
     iou__queue_init(&l->ready);
+    iou__queue_init(&l->batch);
     iou__heap_init(&l->timers);
     iou__stack_pool_init(&l->stacks);
     l->default_stack = opts && opts->stack_size ? opts->stack_size : DEFAULT_STACK;
@@ -113,12 +114,13 @@ iou_loop *iou_loop_new(void)
     return iou_loop_new_ex(NULL, NULL);
 }
 
+/* The batch is the loop's, not a local: a task switching out may run the
+ * next task of the batch itself (task.c), which pops it from here. */
 static void run_ready_batch(iou_loop *l)
 {
-    iou__queue batch;
-    iou__queue_take(&batch, &l->ready);
+    iou__queue_take(&l->batch, &l->ready);
     iou__work *w;
-    while ((w = iou__queue_pop(&batch)))
+    while ((w = iou__queue_pop(&l->batch)))
         w->run(w);
 }
 

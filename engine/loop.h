@@ -47,6 +47,7 @@ struct iou_loop {
     void *sched_fake_stack;
     void *sched_tsan_fiber;
     iou__queue ready;
+    iou__queue batch; /* the part of ready being run now (task.c hands off within it) */
     iou__timer_heap timers;
     const iou__backend *backend;
     void *backend_data;

@@ -237,7 +237,7 @@ ssize_t iou_stream_peek(iou_stream *s, const void **data)
     int err = begin_read(s);
     if (err)
         return err;
-    const unsigned char *p;
+    const unsigned char *p = NULL;
     size_t n = iou__stream_front(s, &p);
     if (n == 0) {
         size_t direct;

@@ -57,12 +57,35 @@ struct iou_stream {
 
 void iou__stream_queue_init(iou_stream *s);
 
-/* Bytes buffered in s. */
-size_t iou__stream_buffered(const iou_stream *s);
+/* Bytes buffered in s. (Inline, like the two below: every read and every
+ * consume of an echo's round trip asks.) */
+static inline size_t iou__stream_buffered(const iou_stream *s)
+{
+    return s->spill_len + s->queued;
+}
+
+/* The length of the first contiguous run of buffered bytes (0 if none). */
+static inline size_t iou__stream_front_len(const iou_stream *s)
+{
+    if (s->spill_len)
+        return s->spill_len;
+    return s->q_count ? s->q[s->q_head].len - s->head_off : 0;
+}
 
 /* The first contiguous run of buffered bytes, without consuming: its length
  * (0 if none) and *p. */
-size_t iou__stream_front(const iou_stream *s, const unsigned char **p);
+static inline size_t iou__stream_front(const iou_stream *s, const unsigned char **p)
+{
+    if (s->spill_len) {
+        *p = s->spill + s->spill_off;
+        return s->spill_len;
+    }
+    if (s->q_count == 0)
+        return 0;
+    const iou__chunk *c = &s->q[s->q_head];
+    *p = iou__bufring_addr(s->ring, c->bid) + s->head_off;
+    return c->len - s->head_off;
+}
 
 /* Consumes n bytes, at most iou__stream_buffered(s); emptied ring buffers go
  * back to the ring at once. */

@@ -16,27 +16,9 @@ void iou__stream_queue_init(iou_stream *s)
     s->q_head = s->q_count = 0;
 }
 
-size_t iou__stream_buffered(const iou_stream *s)
-{
-    return s->spill_len + s->queued;
-}
-
 static iou__chunk *head(const iou_stream *s)
 {
     return &s->q[s->q_head];
-}
-
-size_t iou__stream_front(const iou_stream *s, const unsigned char **p)
-{
-    if (s->spill_len) {
-        *p = s->spill + s->spill_off;
-        return s->spill_len;
-    }
-    if (s->q_count == 0)
-        return 0;
-    const iou__chunk *c = head(s);
-    *p = iou__bufring_addr(s->ring, c->bid) + s->head_off;
-    return c->len - s->head_off;
 }
 
 static void spill_free(iou_stream *s)
@@ -82,8 +64,7 @@ static void consume_front(iou_stream *s, size_t n)
 void iou__stream_consume(iou_stream *s, size_t n)
 {
     while (n) {
-        const unsigned char *p;
-        size_t run = iou__stream_front(s, &p);
+        size_t run = iou__stream_front_len(s);
         size_t k = n < run ? n : run;
         consume_front(s, k);
         n -= k;

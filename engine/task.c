@@ -1,8 +1,11 @@
 /*
  * Tasks. A task runs on its own pooled stack; the loop resumes it from the
- * ready queue and it switches back to the loop whenever it parks, yields or
- * ends. Only the loop switches into tasks, so the stack depth stays bounded
- * and the ready queue stays FIFO.
+ * ready queue and it switches back to the loop whenever it ends, or parks or
+ * yields with nothing else in the running batch. A task that parks or yields
+ * while the batch's next node is a task switches straight into it, as the
+ * loop would have (iou__switch_out). Switches are symmetric (no nesting), so
+ * the stack depth stays bounded, and every task is resumed in ready-queue
+ * order.
  */
 #include "task.h"
 #include "debug.h"
@@ -34,6 +37,66 @@ static iou__fiber_target loop_target(iou_loop *l)
 static void switch_to_loop(iou_task *t)
 {
     iou__fiber_switch(&t->ctx, &t->asan_fake_stack, loop_target(t->loop));
+}
+
+static iou__fiber_target task_target(iou_task *t)
+{
+    return (iou__fiber_target){&t->ctx, t->stack->lo, t->stack->size, t->tsan_fiber};
+}
+
+static void resume(iou__work *w);
+
+/* The task after next in the batch will run in a few hundred instructions:
+ * start loading the top of its saved stack (its switch frame and the frames
+ * and operation record just above) now. With many tasks cycling those lines
+ * are out of L1 by then; only a task node's saved stack pointer is read. */
+static inline void prefetch_stack_top(const iou__work *w)
+{
+#if !defined(IOU_CTX_UCONTEXT)
+    if (w == NULL || w->run != resume)
+        return;
+    const char *sp = iou__container_of(w, iou_task, work)->ctx.sp;
+    __builtin_prefetch(sp);
+    __builtin_prefetch(sp + 64);
+    __builtin_prefetch(sp + 128);
+    __builtin_prefetch(sp + 192);
+#else
+    (void)w;
+#endif
+}
+
+/*
+ * Switches the running task t out after it parked or queued itself. When the
+ * next node of the loop's running batch is a task, t switches straight into
+ * it: the loop would do exactly that next (same FIFO order, same batch), and
+ * one switch instead of two (t -> loop -> next) is most of a park/resume's
+ * cost. The loop's after-run checks then apply to whichever task finally
+ * switches back to it (resume() below): so t hands off only when it needs no
+ * check itself (an unguarded stack's canary is checked by the loop). Debug
+ * mode never hands off (its tasks run through resume_debug, which times each
+ * run). A task that ends always returns to the loop, which retires its stack.
+ */
+void iou__switch_out(iou_task *t)
+{
+    iou_loop *l = t->loop;
+    iou__work *w = l->batch.head;
+    if (w == NULL || w->run != resume || t->check_canary) {
+        switch_to_loop(t);
+        return;
+    }
+    iou_task *next = iou__container_of(w, iou_task, work);
+#if defined(IOU_ASAN)
+    /* A first run learns the loop's stack from the switch that started it. */
+    if (!next->asan_started) {
+        switch_to_loop(t);
+        return;
+    }
+#endif
+    iou__queue_pop(&l->batch);
+    prefetch_stack_top(l->batch.head);
+    l->current = next;
+    next->state = IOU__TASK_RUNNING;
+    iou__fiber_switch(&t->ctx, &t->asan_fake_stack, task_target(next));
 }
 
 /* ---- records ------------------------------------------------------------ */
@@ -125,14 +188,16 @@ static void retire(iou_loop *l, iou_task *t)
         release_finished(l, t);
 }
 
-/* Runs t until it switches out. */
-static inline void switch_into(iou_loop *l, iou_task *t)
+/* Runs t until the loop is switched back into; returns the task that did
+ * (t, or the last task t's run handed off to). */
+static inline iou_task *switch_into(iou_loop *l, iou_task *t)
 {
     l->current = t;
     t->state = IOU__TASK_RUNNING;
-    iou__fiber_switch(&l->sched_ctx, &l->sched_fake_stack,
-                      (iou__fiber_target){&t->ctx, t->stack->lo, t->stack->size, t->tsan_fiber});
+    iou__fiber_switch(&l->sched_ctx, &l->sched_fake_stack, task_target(t));
+    t = l->current;
     l->current = NULL;
+    return t;
 }
 
 static inline void switched_out(iou_loop *l, iou_task *t)
@@ -148,8 +213,7 @@ static void resume(iou__work *w)
 {
     iou_task *t = iou__container_of(w, iou_task, work);
     iou_loop *l = t->loop;
-    switch_into(l, t);
-    switched_out(l, t);
+    switched_out(l, switch_into(l, t));
 }
 
 /* The same for a debug-mode task, timed (slow-task warning) and, when it
@@ -159,7 +223,7 @@ static void resume_debug(iou__work *w)
     iou_task *t = iou__container_of(w, iou_task, work);
     iou_loop *l = t->loop;
     uint64_t start = iou__clock();
-    switch_into(l, t);
+    t = switch_into(l, t); /* t itself: debug mode does not hand off */
     iou__debug_ran(l, t, start, iou__clock());
     if (iou__task_done(t))
         iou__debug_task_end(l, t);
@@ -219,6 +283,9 @@ static void task_main(void *arg)
     iou_task *t = arg;
     iou_loop *l = t->loop;
     iou__fiber_started(&l->sched_stack_lo, &l->sched_stack_size);
+#if defined(IOU_ASAN)
+    t->asan_started = true;
+#endif
     finish(t, t->fn(t->arg));
     /* NULL fake stack: this context never resumes, so ASan may free it. */
     iou__fiber_switch(&t->ctx, NULL, loop_target(l));
@@ -382,25 +449,16 @@ static void deadline_fired(iou__timer *timer)
     interrupt(t, t->cancelled ? -ECANCELED : -ETIMEDOUT);
 }
 
-int iou__park(iou_task *t, iou__interrupt_fn hook, void *ctx)
+/* iou__park and iou__wake are inline (task.h); their deadline timer is here. */
+void iou__park_arm_deadline(iou_task *t)
 {
-    t->state = IOU__TASK_PARKED;
-    t->on_interrupt = hook;
-    t->interrupt_ctx = ctx;
-    t->interrupt = 0;
-    if (hook && t->deadline != IOU__NEVER)
-        iou__timer_arm(t->loop, &t->deadline_timer, t->deadline);
-    switch_to_loop(t);
-    return t->interrupt;
+    iou__timer_arm(t->loop, &t->deadline_timer, t->deadline);
 }
 
-void iou__wake(iou_task *t)
+void iou__wake_disarm_deadline(iou_task *t)
 {
-    t->state = IOU__TASK_READY;
-    t->on_interrupt = NULL;
-    if (t->deadline != IOU__NEVER && iou__timer_armed(&t->deadline_timer))
+    if (iou__timer_armed(&t->deadline_timer))
         iou__heap_remove(&t->loop->timers, &t->deadline_timer);
-    iou__ready(t->loop, &t->work);
 }
 
 /* ---- public operations on tasks ------------------------------------------ */
@@ -515,6 +573,6 @@ int iou_yield(void)
     }
     t->state = IOU__TASK_READY;
     iou__ready(t->loop, &t->work);
-    switch_to_loop(t);
+    iou__switch_out(t);
     return iou__interrupted(t);
 }

@@ -6,7 +6,9 @@
 #define IOU_TASK_H
 
 #include "ctx.h"
+#include "loop.h"
 #include "queue.h"
+#include "sanitizer.h"
 #include "stack.h"
 #include "timer_heap.h"
 
@@ -62,6 +64,9 @@ struct iou_task {
     iou__watch *watchers;
     iou_task *live_prev, *live_next; /* the loop's list this task is on */
     void *asan_fake_stack;
+#if defined(IOU_ASAN)
+    bool asan_started; /* has run (task.c: hand-offs only into tasks that have) */
+#endif
     void *tsan_fiber;
     /* Diagnostics (debug.c, dump.c, trace.c). */
     const char *site_file, *site_func; /* where it was spawned; NULL: unknown */
@@ -83,17 +88,42 @@ static inline int iou__interrupted(iou_task *t)
     return iou__interrupted_slow(t);
 }
 
+/* The out-of-line parts of iou__park and iou__wake (task.c): switching the
+ * parked task out, and its deadline timer. */
+void iou__switch_out(iou_task *t);
+void iou__park_arm_deadline(iou_task *t);
+void iou__wake_disarm_deadline(iou_task *t);
+
 /*
  * Suspends the running task t until iou__wake(t). hook (may be NULL: then
  * nothing interrupts this park) is called if t is cancelled or its deadline
  * passes meanwhile. Returns t->interrupt: 0 if no interruption happened.
  * A cancellation that arrived before the park does not call the hook:
  * callers check iou__interrupted(t) first (as iou__op_await does).
+ * Inline: a park is on every blocking call's path (one frame less on the
+ * task's stack, the stores next to the caller's).
  */
-int iou__park(iou_task *t, iou__interrupt_fn hook, void *ctx);
+static inline int iou__park(iou_task *t, iou__interrupt_fn hook, void *ctx)
+{
+    t->state = IOU__TASK_PARKED;
+    t->on_interrupt = hook;
+    t->interrupt_ctx = ctx;
+    t->interrupt = 0;
+    if (hook && t->deadline != IOU__NEVER)
+        iou__park_arm_deadline(t);
+    iou__switch_out(t);
+    return t->interrupt;
+}
 
 /* Makes a parked task ready again (FIFO). Must be called exactly once per park. */
-void iou__wake(iou_task *t);
+static inline void iou__wake(iou_task *t)
+{
+    t->state = IOU__TASK_READY;
+    t->on_interrupt = NULL;
+    if (t->deadline != IOU__NEVER)
+        iou__wake_disarm_deadline(t);
+    iou__ready(t->loop, &t->work);
+}
 
 /* Adds / removes a watcher of a task that has not finished. */
 void iou__watch_add(iou_task *t, iou__watch *w);

@@ -10,19 +10,6 @@ void iou__waitq_interrupt(iou_task *t, void *ctx)
     iou__wake(t);
 }
 
-int iou__waitq_wait(iou__waitq *q, iou__waiter *w)
-{
-    iou_task *t = iou__current();
-    int err = iou__interrupted(t);
-    if (err)
-        return err;
-    w->task = t;
-    w->result = 0;
-    iou__waitq_push(q, w);
-    int why = iou__park(t, iou__waitq_interrupt, w);
-    return why ? why : w->result;
-}
-
 iou__waiter *iou__waitq_wake_one(iou__waitq *q, int result)
 {
     iou__waiter *w = q->head;

@@ -8,6 +8,8 @@
 #ifndef IOU_WAITQ_H
 #define IOU_WAITQ_H
 
+#include "task.h"
+
 #include <iou.h>
 
 typedef struct iou__waiter iou__waiter;
@@ -35,9 +37,6 @@ static inline bool iou__waitq_empty(const iou__waitq *q)
     return q->head == NULL;
 }
 
-/* Appends w (for the running task) to q and parks. Returns w->result as set
- * by the waker, or -ECANCELED / -ETIMEDOUT if interrupted (w was removed). */
-int iou__waitq_wait(iou__waitq *q, iou__waiter *w);
 
 /* Removes the longest waiter, stores result in it and makes its task ready.
  * Returns that waiter (still readable until its task runs) or NULL. */
@@ -74,6 +73,25 @@ static inline void iou__waitq_remove(iou__waitq *q, iou__waiter *w)
         q->tail = w->prev;
     w->next = w->prev = NULL;
     w->owner = NULL;
+}
+
+/* The park hook of a waiter: unlinks it and wakes its task (waitq.c). */
+void iou__waitq_interrupt(iou_task *t, void *waiter);
+
+/* Appends w (for the running task) to q and parks. Returns w->result as set
+ * by the waker, or -ECANCELED / -ETIMEDOUT if interrupted (w was removed).
+ * Inline: a blocked channel message, mutex or event is one frame less deep. */
+static inline int iou__waitq_wait(iou__waitq *q, iou__waiter *w)
+{
+    iou_task *t = iou__current();
+    int err = iou__interrupted(t);
+    if (err)
+        return err;
+    w->task = t;
+    w->result = 0;
+    iou__waitq_push(q, w);
+    int why = iou__park(t, iou__waitq_interrupt, w);
+    return why ? why : w->result;
 }
 
 #endif
