@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -36,7 +37,7 @@ typedef struct copy_call {
     iou__job job;
     iou__op op;          /* the arguments, as the blocking call takes them */
     iou__splice_out out; /* op.aux: the output side */
-    iou_task *waiter; /* NULL once the caller left */
+    iou_task *waiter;    /* NULL once the caller left */
     atomic_int state;
     long result;
 } copy_call;
@@ -74,15 +75,24 @@ static void copy_done(iou_loop *l, iou__job *j)
         free(c);
 }
 
+/* The caller's view of its wait, on its own stack: once the call is
+ * abandoned, copy_done may free the record before the caller runs again, so
+ * the caller must learn that here, not from the record. */
+typedef struct copy_wait {
+    copy_call *call;
+    bool abandoned;
+} copy_wait;
+
 /* Cancelled or past its deadline: leave now if the copy has not started;
  * otherwise keep waiting (see the top). */
 static void copy_interrupted(iou_task *t, void *ctx)
 {
-    copy_call *c = ctx;
+    copy_wait *w = ctx;
     int expected = QUEUED;
-    if (!atomic_compare_exchange_strong(&c->state, &expected, ABANDONED))
+    if (!atomic_compare_exchange_strong(&w->call->state, &expected, ABANDONED))
         return;
-    c->waiter = NULL;
+    w->call->waiter = NULL; /* from now on the record is copy_done's to free */
+    w->abandoned = true;
     iou__wake(t);
 }
 
@@ -104,9 +114,10 @@ static long copy_in_pool(iou_task *t, const iou__op *op)
         return err;
     }
     t->loop->counters.submitted[IOU__OP_COPY_RANGE]++;
-    int why = iou__park(t, copy_interrupted, c);
-    if (c->waiter == NULL)
-        return why; /* abandoned: copy_done frees c */
+    copy_wait w = {.call = c};
+    int why = iou__park(t, copy_interrupted, &w);
+    if (w.abandoned)
+        return why; /* c may be gone already */
     long result = c->result;
     free(c);
     return why && result == -ECANCELED ? why : result;
