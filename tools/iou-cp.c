@@ -623,10 +623,21 @@ static int create_dest(job *j, int flags)
     return create_tmp(j, flags); /* EINVAL: perhaps O_DIRECT; the named create says */
 }
 
-/* Gives the unnamed file j->dfd the name `to`: /proc/self/fd/N linked with
- * AT_SYMLINK_FOLLOW needs no privilege. */
+/* Gives the unnamed file j->dfd the name `to`. Linking the descriptor itself
+ * (AT_EMPTY_PATH) saves resolving /proc/self/fd/N, but needs privilege
+ * (CAP_DAC_READ_SEARCH) or, since Linux 6.10, a file opened with the
+ * caller's own credentials; elsewhere the kernel says ENOENT (or EPERM),
+ * and /proc/self/fd/N linked with AT_SYMLINK_FOLLOW, which needs neither,
+ * is used from then on. */
 static int link_as(job *j, const char *to)
 {
+    static bool no_empty_path;
+    if (!no_empty_path) {
+        int err = iou_linkat(j->dfd, "", AT_FDCWD, to, AT_EMPTY_PATH);
+        if (err != -ENOENT && err != -EPERM && err != -EINVAL)
+            return err;
+        no_empty_path = true;
+    }
     char fdpath[32];
     snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", j->dfd);
     return iou_linkat(AT_FDCWD, fdpath, AT_FDCWD, to, AT_SYMLINK_FOLLOW);
