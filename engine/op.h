@@ -61,6 +61,9 @@ enum iou__op_kind {
     IOU__OP_LINKAT,       /* fd = olddirfd, buf = oldpath, off = (uint32_t)newdirfd,
                              aux = newpath, flags */
     IOU__OP_SYMLINKAT,    /* buf = target, fd = newdirfd, aux = linkpath */
+    IOU__OP_COPY_RANGE,   /* fd = fd_in, off = off_in, aux = iou__splice_out *, len, flags:
+                             copy_file_range, run on the worker pool by ops_copy.c on every
+                             backend (no io_uring opcode); never given to a backend */
     IOU__OP_KINDS
 };
 

@@ -43,6 +43,7 @@ static const char *const kind_names[] = {
     [IOU__OP_WRITE_FIXED] = "write_fixed",
     [IOU__OP_LINKAT] = "linkat",
     [IOU__OP_SYMLINKAT] = "symlinkat",
+    [IOU__OP_COPY_RANGE] = "copy_file_range",
 };
 
 /* A new kind needs a name here; the public arrays have room for IOU_OP_KIND_SLOTS. */

@@ -297,6 +297,28 @@ IOU_API ssize_t iou_splice(int fd_in, int64_t off_in, int fd_out, int64_t off_ou
  * writer) or -errno (-EINVAL if either is not a pipe, or both are the same). */
 IOU_API ssize_t iou_tee(int fd_in, int fd_out, size_t len, unsigned flags);
 
+/* copy_file_range(2): copies up to len bytes from file fd_in at off_in to
+ * file fd_out at off_out inside the kernel (page cache to page cache, or a
+ * clone where the file system offers one), without passing through user
+ * memory. An offset < 0 (only -1 is accepted) means the file position, which
+ * then advances. flags must be 0. io_uring has no opcode for it: on both
+ * backends it runs on the worker pool (iou_pool_config) and the calling task
+ * suspends meanwhile; outside a task it is the plain blocking call.
+ * Returns bytes copied (0 at end of file; fewer than len is normal: loop), or
+ * -errno: -EXDEV (files on different file systems, on kernels that refuse
+ * that), -EOPNOTSUPP / -EINVAL (a file system or file type that cannot do
+ * it, e.g. a pipe, or flags != 0; also an offset below -1), -EBADF (also for
+ * registered-file handles, which the pool cannot use), -EISDIR, -ENOSPC,
+ * -EFBIG, -ENOMEM. On -EXDEV / -EOPNOTSUPP / -EINVAL, copy with
+ * iou_read / iou_write instead.
+ * Cancellation and deadlines: a copy that has not started yet is dropped and
+ * the call returns -ECANCELED / -ETIMEDOUT at once; one already running
+ * cannot be stopped (the kernel holds the descriptors), so the caller
+ * returns when it ends, with its byte count (a completed copy is reported
+ * as such). It touches no user memory. */
+IOU_API ssize_t iou_copy_file_range(int fd_in, int64_t off_in, int fd_out, int64_t off_out,
+                                    size_t len, unsigned flags);
+
 /*
  * Reads all len bytes at off (off < 0: from the file position), looping over
  * short reads. Returns len, or fewer only at end of file, or -errno if an

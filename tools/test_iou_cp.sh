@@ -2,8 +2,9 @@
 # Test of tools/iou-cp (CTest: tools_iou_cp). A tree with files of sizes
 # around the chunk and alignment boundaries, modes (set-uid, read-only files
 # and directories), symlinks (relative, absolute, dangling), names with spaces
-# and nanosecond times is copied: plain, with small chunks (several workers
-# per file), --verify, and --direct; each copy must equal the source in
+# and nanosecond times is copied: plain (copy_file_range), by read and write
+# with small chunks (several workers per file), --verify, --direct, and from
+# another file system (where copy_file_range may be refused); each copy must equal the source in
 # names, types, modes, sizes, contents, link targets and mtimes, and leave no
 # temporary file. Then the failures: a file size limit (RLIMIT_FSIZE, so a
 # write or fallocate gets EFBIG) must be reported naming the file, exit
@@ -66,8 +67,8 @@ check_copy() { # dst label
 }
 check_copy dst0 "tree copy"
 
-"$CP" -j 3 -d 4 --chunk 64K src dst1 2>err || fail "copy with 64 KiB chunks failed"
-check_copy dst1 "64 KiB chunks, 3 jobs"
+"$CP" -j 3 -d 4 --chunk 64K --no-copy-range src dst1 2>err || fail "copy with 64 KiB chunks failed"
+check_copy dst1 "read and write, 64 KiB chunks, 3 jobs"
 
 "$CP" --verify --chunk 64K src dst2 2>err || fail "--verify failed"
 check_copy dst2 "--verify"
@@ -79,6 +80,20 @@ if dd if=/dev/zero of=direct-probe bs=4096 count=1 oflag=direct 2>/dev/null; the
     check_copy dst4 "--direct, 64 KiB chunks"
 else
     echo "test_iou_cp: this file system refuses O_DIRECT: --direct not tested"
+fi
+
+# From another file system (/dev/shm, if it is one): copy_file_range may be
+# refused there (EXDEV), and the copy falls back on read and write.
+shm=$(mktemp -d /dev/shm/iou-cp-test.XXXXXX 2>/dev/null) || shm=""
+if [ -n "$shm" ] && [ "$(stat -c %d "$shm")" != "$(stat -c %d .)" ]; then
+    trap 'chmod -R u+rwx "$work" "$shm" 2>/dev/null; rm -rf "$work" "$shm"' EXIT
+    for n in 0 5000 65537 3145851; do mkfile "$shm/f$n" "$n" $((seed++)); done
+    "$CP" "$shm" xfs 2>err || fail "copy from another file system failed"
+    diff -r "$shm" xfs >diff.out || { cat diff.out >&2; fail "copy from another file system differs"; }
+    echo "test_iou_cp: from another file system ok"
+else
+    [ -n "$shm" ] && rmdir "$shm"
+    echo "test_iou_cp: /dev/shm is no other file system: cross-file-system copy not tested"
 fi
 
 # Into an existing directory: DST/NAME; a single file onto a new name.
