@@ -23,6 +23,8 @@
  * times and a read-only mode would stop the copy.
  */
 #define _GNU_SOURCE
+#include "args.h"
+
 #include <iou.h>
 
 #include <dirent.h>
@@ -1027,29 +1029,6 @@ static int main_task(void *arg)
 
 /* ---- options ---- */
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || v < 0 || v > hi)
-        return -1;
-    if (*end == 'K' || *end == 'k')
-        v <<= 10, end++;
-    else if (*end == 'M' || *end == 'm')
-        v <<= 20, end++;
-    if (*end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int bad(const char *what, const char *val)
-{
-    fprintf(stderr, "iou-cp: bad %s '%s' (try --help)\n", what, val);
-    return 2;
-}
-
 static int parse_args(int argc, char **argv, cmdline *c)
 {
     enum { O_DIRECT_ = 256, O_VERIFY, O_NOPROGRESS, O_STATS, O_NORANGE };
@@ -1066,20 +1045,20 @@ static int parse_args(int argc, char **argv, cmdline *c)
         {0, 0, 0, 0},
     };
     int ch;
-    long v;
+    uint64_t v;
     while ((ch = getopt_long(argc, argv, "j:d:c:h", lo, NULL)) != -1) {
         switch (ch) {
         case 'j':
-            if (parse_long(optarg, 1, 100000, &opt.jobs))
-                return bad("job count", optarg);
+            if (args_long(optarg, 1, 100000, &opt.jobs))
+                return args_bad("iou-cp", "job count", optarg);
             break;
         case 'd':
-            if (parse_long(optarg, 1, 1024, &opt.depth))
-                return bad("depth", optarg);
+            if (args_long(optarg, 1, 1024, &opt.depth))
+                return args_bad("iou-cp", "depth", optarg);
             break;
         case 'c':
-            if (parse_long(optarg, ALIGN, 1L << 30, &v) || v % ALIGN)
-                return bad("chunk size (a multiple of 4096, up to 1G)", optarg);
+            if (args_size(optarg, ALIGN, 1u << 30, &v) || v % ALIGN)
+                return args_bad("iou-cp", "chunk size (a multiple of 4096, up to 1G)", optarg);
             opt.chunk = (size_t)v;
             break;
         case O_DIRECT_:
