@@ -34,6 +34,8 @@ static int values_main(void *arg)
 
 enum { BOUND = 3, JOBS = 24 };
 static atomic_int running, max_running;
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate = PTHREAD_COND_INITIALIZER;
 
 static int busy_job(void *arg)
 {
@@ -41,9 +43,14 @@ static int busy_job(void *arg)
     int seen = atomic_load(&max_running);
     while (now > seen && !atomic_compare_exchange_weak(&max_running, &seen, now))
         ;
-    /* Long enough that the other workers overlap with it. */
-    struct timespec ts = {0, 2 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    /* The first job waits until a second one runs beside it (there are
+     * more workers than one and jobs queued): the overlap is an event, not
+     * a matter of timing. Later jobs pass straight through. */
+    pthread_mutex_lock(&gate_lock);
+    pthread_cond_broadcast(&gate);
+    while (atomic_load(&max_running) < 2)
+        pthread_cond_wait(&gate, &gate_lock);
+    pthread_mutex_unlock(&gate_lock);
     atomic_fetch_sub(&running, 1);
     return (int)(intptr_t)arg + 1000;
 }
