@@ -1,7 +1,7 @@
 /*
  * Fault injection: see fault.h for what is injected and why it is always
  * the truth. Everything here runs only while injection is on: the hook in
- * iou__op_submit is one predictable branch on l->fault otherwise.
+ * iou__op_submit tests one bit of l->dbg (IOU__DBG_FAULT) otherwise.
  */
 #include "fault.h"
 #include "bufring.h"
@@ -48,8 +48,7 @@ static uint32_t draw(iou__fault *f)
 int iou__fault_enable(iou_loop *l, double rate, uint64_t seed)
 {
     if (!(rate > 0)) {
-        free(l->fault);
-        l->fault = NULL;
+        iou__fault_fini(l);
         return 0;
     }
     iou__fault *f = l->fault ? l->fault : calloc(1, sizeof(*f));
@@ -59,6 +58,7 @@ int iou__fault_enable(iou_loop *l, double rate, uint64_t seed)
     f->threshold = (uint64_t)(f->rate * 4294967296.0);
     f->rng = seed ? seed : 1;
     l->fault = f;
+    l->dbg |= IOU__DBG_FAULT;
     return 0;
 }
 
@@ -82,6 +82,7 @@ void iou__fault_fini(iou_loop *l)
 {
     free(l->fault);
     l->fault = NULL;
+    l->dbg &= (uint8_t)~IOU__DBG_FAULT;
 }
 
 void iou__fault_observe(iou_loop *l, iou__fault_observer fn, void *ctx)

@@ -29,6 +29,8 @@ struct iou__debug;
 enum {
     IOU__DBG_ON = 1,    /* IOU_DEBUG: checks, slow-task warnings, reports (debug.c) */
     IOU__DBG_TRACE = 2, /* IOU_TRACE: a line per submission and completion (trace.c) */
+    IOU__DBG_FAULT = 4, /* IOU_FAULT: submissions may fail on purpose (fault.c) */
+    IOU__DBG_SUBMIT_HOOKS = IOU__DBG_TRACE | IOU__DBG_FAULT, /* see iou__op_submit */
 };
 
 /* Plain counters (no atomics: only the loop's thread writes them), read by
