@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#define IOU__SPIN_LOOKS 16 /* between yields: about 0.1-0.5 us of pauses */
+#define IOU__SPIN_LOOKS 8 /* between yields: 0.2 us of pauses on recent x86 */
 
 static inline void iou__cpu_relax(void)
 {
