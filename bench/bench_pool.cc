@@ -3,8 +3,16 @@
  * several threads, so the benchmark thread's CPU time says little):
  *
  *   BM_pool_roundtrip           iou_run_in_pool of an empty function from a
- *                               task: post, a worker runs it, the loop is
- *                               woken and resumes the task (target <= 10 us)
+ *                               task, call after call: post, a worker runs
+ *                               it, the loop takes the return and resumes
+ *                               the task (target <= 10 us). Back to back, a
+ *                               worker and the loop each catch the other's
+ *                               step in their short spins (engine/spin.h)
+ *                               when they run on different CPUs
+ *   BM_pool_roundtrip_idle      the same single call after 200 us of idleness
+ *                               (untimed): the worker sleeps on its condition
+ *                               variable and the loop in the kernel, so it
+ *                               pays both wake-ups (information, no target)
  *   BM_threadsafe_callbacks/N   N plain threads post 100,000 callbacks in all
  *                               to one loop with iou_call_soon_threadsafe;
  *                               ns per callback until the loop ran them all
@@ -30,30 +38,64 @@ struct Run {
     uint64_t ops;
 };
 
+/* Keeps the first error: every call's result is checked, since a failing
+ * call would be a much cheaper "round trip". */
+inline void keep(int &err, int rc)
+{
+    if (err == 0)
+        err = rc;
+}
+
 int roundtrip_main(void *p)
 {
     Run &r = *static_cast<Run *>(p);
     benchmark::State &st = *r.state;
-    iou_run_in_pool(empty, nullptr); /* a worker exists: the steady state */
-    for (auto _ : st) {
-        int rc = iou_run_in_pool(empty, nullptr);
-        benchmark::DoNotOptimize(rc);
-    }
+    int failed = iou_run_in_pool(empty, nullptr); /* a worker exists: the steady state */
+    for (auto _ : st)
+        keep(failed, iou_run_in_pool(empty, nullptr));
     r.ops = static_cast<uint64_t>(st.iterations());
-    return 0;
+    return failed;
 }
 
-void BM_pool_roundtrip(benchmark::State &state)
+int roundtrip_idle_main(void *p)
+{
+    Run &r = *static_cast<Run *>(p);
+    benchmark::State &st = *r.state;
+    int failed = iou_run_in_pool(empty, nullptr);
+    for (auto _ : st) {
+        st.PauseTiming();
+        keep(failed, iou_sleep(200000)); /* far longer than either side spins */
+        st.ResumeTiming();
+        keep(failed, iou_run_in_pool(empty, nullptr));
+    }
+    r.ops = static_cast<uint64_t>(st.iterations());
+    return failed;
+}
+
+void run_roundtrip(benchmark::State &state, iou_fn main_fn)
 {
     Run r{&state, 0};
-    int rc = iou_run(roundtrip_main, &r);
-    if (rc < 0) {
-        state.SkipWithError((std::string("iou_run: ") + iou_strerror(rc)).c_str());
+    int rc = iou_run(main_fn, &r);
+    if (rc != 0) {
+        state.SkipWithError((std::string("iou_run or a pool call: ") + iou_strerror(rc)).c_str());
         return;
     }
     iou_bench_report_ops(state, r.ops);
 }
+
+void BM_pool_roundtrip(benchmark::State &state)
+{
+    run_roundtrip(state, roundtrip_main);
+}
 BENCHMARK(BM_pool_roundtrip)->UseRealTime();
+
+void BM_pool_roundtrip_idle(benchmark::State &state)
+{
+    run_roundtrip(state, roundtrip_idle_main);
+}
+/* A fixed count: min_time counts only the timed part, which would mean
+ * tens of thousands of 200 us pauses. */
+BENCHMARK(BM_pool_roundtrip_idle)->UseRealTime()->Iterations(1000);
 
 constexpr size_t CALLBACKS = 100000;
 

@@ -50,7 +50,8 @@ def load_benchmarks(d, metric):
             ops = b.get("ops_per_iter")
             if not ops:
                 continue
-            name = re.sub(r"/real_time$", "", b.get("run_name", b["name"]))
+            # "/iterations:N" (a fixed count) and "/real_time" are not part of the name
+            name = re.sub(r"(/iterations:\d+)?(/real_time)?$", "", b.get("run_name", b["name"]))
             ns = b[metric] * UNIT_NS[b.get("time_unit", "ns")] / ops
             out.setdefault(name, []).append((pss, ns))
     return out
@@ -205,6 +206,10 @@ def thread_rows(real):
     m = med(values(rt)) if rt else None
     rows.append(("pool round trip (iou_run_in_pool of an empty fn), wall ns", fmt_ns(rt), "-", "-",
                  "<= 10000 ns", verdict(None if m is None else m <= 10000.0)))
+    idle = real.get("BM_pool_roundtrip_idle")
+    if idle:  # the same call after 200 us of idleness: worker and loop both asleep
+        rows.append(("pool round trip after 200 us idle (two wake-ups), wall ns", fmt_ns(idle),
+                     "-", "-", "(info)", "-"))
     for n in (1, 2, 3, 4):
         cb = real.get(f"BM_threadsafe_callbacks/{n}")
         m = med(values(cb)) if cb else None

@@ -4,8 +4,12 @@
  * Jobs wait in one FIFO under one mutex (the pool's, taken by the posting
  * loop and the workers: never by a loop for anything else). A worker runs a
  * job and hands it back through its loop's inbox (remote.c), whose done runs
- * on the loop's thread. Workers are detached; one that finds nothing to do
- * for idle_ns exits, and at process exit the idle ones are told to leave.
+ * on the loop's thread. A worker that finished a job watches the queue for a
+ * few microseconds (spin.h) before it sleeps on the condition variable, and
+ * counts as available meanwhile: a loop posting job after job then pays no
+ * futex wake-up (nor a new thread) per job. Workers are detached; one that
+ * finds nothing to do for idle_ns exits, and at process exit the idle ones
+ * are told to leave.
  *
  * fork(): the pool's lock is held across fork, and the child starts with an
  * empty pool (its workers were not copied). Jobs queued or running in the
@@ -15,6 +19,7 @@
 #include "pool.h"
 #include "loop.h"
 #include "remote.h"
+#include "spin.h"
 #include "task.h"
 
 #include <errno.h>
@@ -30,8 +35,7 @@ enum {
     MIN_THREADS = 4,
     MAX_THREADS = 1024,
     SPIN_NS = 20000, /* a worker that just finished watches for the next job this
-                        long before it sleeps: a loop posting job after job then
-                        pays no futex wake-up per job */
+                        long before it sleeps (most of it yielding the CPU) */
 };
 #define DEFAULT_IDLE_NS ((uint64_t)10 * 1000000000u)
 
@@ -42,6 +46,7 @@ static struct {
     size_t queued;
     atomic_size_t queued_hint; /* queued, readable without the lock (spinning) */
     unsigned threads, idle, max;
+    atomic_uint spinning; /* workers about to look for a job (see spin_for_job) */
     uint64_t idle_ns;
     bool exiting;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -91,6 +96,7 @@ static void atfork_child(void)
     pool.queued = 0;
     atomic_store(&pool.queued_hint, 0);
     pool.threads = pool.idle = 0;
+    atomic_store(&pool.spinning, 0);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -158,29 +164,29 @@ static struct timespec deadline_after(uint64_t ns)
     return ts;
 }
 
-static uint64_t now_ns(void)
+static bool job_queued(const void *unused)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    (void)unused;
+    return atomic_load_explicit(&pool.queued_hint, memory_order_relaxed) != 0;
 }
 
-/* Briefly watches for a job without the lock (called with it, returns with it). */
+/* A worker that finished a job watches for the next one without the lock,
+ * for at most SPIN_NS. It counts as available from the moment its job is
+ * done (before the job goes back, so the loop's next post sees it) until it
+ * looks at the queue under the lock: a post meanwhile wakes no sleeping
+ * worker and starts none for the job this one will take. The count goes up
+ * anywhere but down only under the lock, right before that look. */
 static void spin_for_job(void)
 {
-    pthread_mutex_unlock(&pool.lock);
-    uint64_t until = now_ns() + SPIN_NS;
-    while (atomic_load_explicit(&pool.queued_hint, memory_order_relaxed) == 0 && now_ns() < until)
-        sched_yield();
+    iou__spin_until(job_queued, NULL, SPIN_NS);
     pthread_mutex_lock(&pool.lock);
+    atomic_fetch_sub_explicit(&pool.spinning, 1, memory_order_relaxed);
 }
 
 /* The next job, or NULL when this worker should exit (idle too long, the
  * process exits, or the pool shrank). Called and returns with the lock held. */
 static iou__job *next_job(void)
 {
-    if (pool.head == NULL)
-        spin_for_job();
     struct timespec until = deadline_after(pool.idle_ns);
     while (pool.head == NULL) {
         if (pool.exiting || pool.threads > pool.max)
@@ -208,8 +214,9 @@ static void *worker(void *unused)
     while ((j = next_job())) {
         pthread_mutex_unlock(&pool.lock);
         j->run(j);
+        atomic_fetch_add_explicit(&pool.spinning, 1, memory_order_relaxed);
         iou__remote_post(j->loop, j, true); /* j belongs to its loop again */
-        pthread_mutex_lock(&pool.lock);
+        spin_for_job();
     }
     pool.threads--;
     pthread_mutex_unlock(&pool.lock);
@@ -242,7 +249,11 @@ int iou__pool_post(iou_loop *l, iou__job *j)
     j->loop = l;
     j->next = NULL;
     pthread_mutex_lock(&pool.lock);
-    if (pool.idle <= pool.queued && pool.threads < pool.max) {
+    /* Every queued job needs an available worker: a spinning one, a
+     * sleeping one (woken), or else a new one. */
+    size_t queued = pool.queued + 1;
+    unsigned spinning = atomic_load_explicit(&pool.spinning, memory_order_relaxed);
+    if (pool.idle + spinning < queued && pool.threads < pool.max) {
         int err = start_worker();
         if (err && pool.threads == 0) {
             pthread_mutex_unlock(&pool.lock);
@@ -251,9 +262,10 @@ int iou__pool_post(iou_loop *l, iou__job *j)
     }
     *pool.tail = j;
     pool.tail = &j->next;
-    pool.queued++;
+    pool.queued = queued;
     atomic_fetch_add_explicit(&pool.queued_hint, 1, memory_order_relaxed);
-    pthread_cond_signal(&pool.work);
+    if (queued > spinning && pool.idle)
+        pthread_cond_signal(&pool.work);
     pthread_mutex_unlock(&pool.lock);
     iou__remote_job_out(l);
     return 0;

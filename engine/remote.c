@@ -6,10 +6,15 @@
  * after refusing new posts (closed), waits for it to drop to zero before the
  * inbox may go. A MSG_RING in flight also holds a reference: the sender's
  * completion arrives later and may need the target's eventfd.
+ *
+ * A loop with a pool job out watches its inbox briefly before it sleeps
+ * (spin_for_inbox): a short job's return then costs neither a wake-up nor an
+ * enter.
  */
 #include "remote.h"
 #include "loop.h"
 #include "op.h"
+#include "spin.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -19,6 +24,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+enum {
+    SPIN_NS = 10000,   /* how long a loop with a pool job out watches its inbox */
+    SPIN_SKIP_MAX = 64 /* waits without that spin after fruitless ones, at most */
+};
 
 struct iou__remote {
     /* Shared with other threads. */
@@ -36,6 +46,8 @@ struct iou__remote {
     bool can_send_msg_ring;      /* this loop's ring has IORING_OP_MSG_RING */
     bool wake_armed;             /* the eventfd read is in the kernel */
     size_t jobs_out;             /* pool jobs posted, not yet returned */
+    unsigned spin_skip;          /* waits left before the next spin for a return */
+    unsigned spin_backoff;       /* waits skipped after the last fruitless spin */
     uint64_t wake_buf;
     iou__op wake_op;
 };
@@ -260,9 +272,57 @@ void iou__remote_job_out(iou_loop *l)
     l->remote->jobs_out++;
 }
 
+static bool inbox_filled(const void *rp)
+{
+    const iou__remote *r = rp;
+    return atomic_load_explicit(&r->returns, memory_order_relaxed) ||
+           atomic_load_explicit(&r->posts, memory_order_relaxed);
+}
+
+/* I/O is in flight: send what is queued and take what completed before a
+ * spin (which must not hold a new request back). True if tasks got ready;
+ * an error is left for the wait that follows to report. */
+static bool io_became_ready(iou_loop *l)
+{
+    if (l->ops_inflight == 0 || l->backend->poll(l, 0) < 0)
+        return false;
+    return !iou__queue_empty(&l->ready);
+}
+
+/* A pool job is out and the loop has nothing else to do: a short job comes
+ * back within microseconds, far sooner than a sleeping loop is woken (a
+ * write, a cross-CPU wake-up, an enter). The loop watches its inbox for at
+ * most SPIN_NS with `sleeping` down, so a worker that returns a job meanwhile
+ * sends no wake-up at all. The spin is kept only while it pays: a fruitless
+ * one doubles the number of later waits that skip it (up to SPIN_SKIP_MAX),
+ * a caught return resets that, so a loop whose jobs are slow spins only now
+ * and then, and a loop with no job out never spins. True: do not sleep. */
+static bool spin_for_inbox(iou_loop *l, iou__remote *r)
+{
+    if (r->jobs_out == 0)
+        return false;
+    if (r->spin_skip) {
+        r->spin_skip--;
+        return false;
+    }
+    if (io_became_ready(l))
+        return true;
+    if (iou__spin_until(inbox_filled, r, SPIN_NS)) {
+        r->spin_backoff = 0;
+        return true;
+    }
+    r->spin_backoff = r->spin_backoff ? r->spin_backoff * 2 : 1;
+    if (r->spin_backoff > SPIN_SKIP_MAX)
+        r->spin_backoff = SPIN_SKIP_MAX;
+    r->spin_skip = r->spin_backoff;
+    return false;
+}
+
 bool iou__remote_sleep(iou_loop *l)
 {
     iou__remote *r = l->remote;
+    if (spin_for_inbox(l, r))
+        return false;
     if (!r->wake_armed)
         arm(l, r);
     /* Dekker with the producers: raise the flag, then look. Either a producer

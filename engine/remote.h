@@ -62,8 +62,11 @@ bool iou__remote_busy(const iou_loop *l);
 /* A pool job was sent out / came back (loop thread). */
 void iou__remote_job_out(iou_loop *l);
 
-/* Around a blocking wait. sleep arms the wake-up and returns false if a post
- * arrived meanwhile (then do not block); awake ends the sleep. */
+/* Around a blocking wait (the ready queue is empty). sleep arms the wake-up
+ * and returns false if a post arrived meanwhile (then do not block); with a
+ * pool job out it may first send queued I/O and watch the inbox for a few
+ * microseconds (remote.c), and also returns false when that made tasks ready
+ * or brought a post. awake ends the sleep. */
 bool iou__remote_sleep(iou_loop *l);
 void iou__remote_awake(iou_loop *l);
 
