@@ -12,8 +12,15 @@
  * pointer is read before anything is stored (loading it right after the
  * store to from->sp, in the same cache line, cost ~25% when switches are
  * back to back); the resume address is loaded right after the stack switch.
- * The jump (not ret) matters most: a ret onto another stack always misses
- * the return-stack predictor. rax and rcx are caller-saved: free here.
+ * The return: the CPU's return-stack predictor guesses that a ret goes back
+ * to our own caller. When the target resumes at that very address (tasks
+ * parked at the same call site, e.g. every task awaiting an operation),
+ * ret is predicted and keeps the return stack in step, so the target's own
+ * returns after the switch are predicted too (with a jump instead, each
+ * of them missed: two mispredictions per NOP, ~10 ns of a NOP round trip
+ * in bench_nop). Otherwise (a ping-pong between two different sites) a ret
+ * always misses, and a jump through the indirect predictor is used instead.
+ * rax, rcx and rdx are caller-saved: free here.
  */
 #if defined(__CET__)
 #define ENDBR endbr64
@@ -44,6 +51,7 @@ iou__ctx_swap:
     movq    %r15, 32(%rsp)
     movq    %rbx, 40(%rsp)
     movq    %rbp, 48(%rsp)
+    movq    56(%rsp), %rdx      /* our resume address: what a ret would be predicted to */
     movq    %rsp, (%rdi)
     movq    %rax, %rsp
     movq    56(%rsp), %rcx
@@ -55,8 +63,14 @@ iou__ctx_swap:
     movq    32(%rsp), %r15
     movq    40(%rsp), %rbx
     movq    48(%rsp), %rbp
-    leaq    64(%rsp), %rsp
-    .cfi_adjust_cfa_offset -64
+    leaq    56(%rsp), %rsp
+    .cfi_adjust_cfa_offset -56
+    cmpq    %rcx, %rdx
+    jne     1f
+    ret                         /* the same site: predicted */
+1:
+    leaq    8(%rsp), %rsp
+    .cfi_adjust_cfa_offset -8
     JMP_RESUME
     .cfi_endproc
     .size   iou__ctx_swap, .-iou__ctx_swap
