@@ -152,10 +152,8 @@ static inline long iou__syscall_result(long r)
     return r < 0 ? -(long)errno : r;
 }
 
-/* Called by the backend for each completion. flags are io_uring CQE flags
- * (the epoll backend synthesises the same bits); IOU__CQE_MORE means the
- * operation stays in flight (multishot). */
-void iou__op_complete(iou_loop *l, iou__op *op, int res, uint32_t flags);
+/* iou__op_complete, which the backends call for each completion, is inline
+ * in loop.h (it counts in the loop's fields). */
 
 /* Performs op as the ordinary blocking system call (op_blocking.c): what the
  * epoll backend runs on the worker pool. Returns the result as a completion
