@@ -181,18 +181,26 @@ static void flush(iou_loop *l, uring *u)
     fatal("io_uring submit failed", ret);
 }
 
-/* io_uring_get_sqe without the library call (liburing 2.3 does not inline it).
- * Without SQPOLL only our own enter moves the kernel's head. */
-static inline struct io_uring_sqe *try_sqe(struct io_uring_sq *sq)
+/* io_uring_get_sqe without the library call (liburing 2.3 does not inline it),
+ * in two steps: the submission path branches on "full" alone. Without SQPOLL
+ * only our own enter moves the kernel's head. */
+static inline bool sq_full(const struct io_uring_sq *sq)
 {
-    unsigned head = IO_URING_READ_ONCE(*sq->khead);
-    if (sq->sqe_tail - head >= sq->ring_entries)
-        return NULL;
+    return sq->sqe_tail - IO_URING_READ_ONCE(*sq->khead) >= sq->ring_entries;
+}
+
+static inline struct io_uring_sqe *take_sqe(struct io_uring_sq *sq)
+{
     return &sq->sqes[sq->sqe_tail++ & sq->ring_mask];
 }
 
-/* The SQ is full: flushes until a slot frees. Out of line, so the common
- * path of a submission needs no stack frame. */
+static inline struct io_uring_sqe *try_sqe(struct io_uring_sq *sq)
+{
+    return sq_full(sq) ? NULL : take_sqe(sq);
+}
+
+/* The SQ is full: flushes until a slot frees. Out of line: the common path
+ * of a cancel needs no stack frame. */
 __attribute__((noinline)) static struct io_uring_sqe *next_sqe_after_flush(iou_loop *l,
                                                                           uring *u)
 {
@@ -494,10 +502,22 @@ unsigned iou__uring_features(iou_loop *l)
     return f;
 }
 
+/* The SQ is full: flushes, then submits op. Reached by a tail call, so the
+ * common path keeps nothing across a call and needs no stack frame. */
+__attribute__((cold, noinline)) static void submit_after_flush(iou_loop *l, uring *u,
+                                                               iou__op *op)
+{
+    prep(l, u, next_sqe_after_flush(l, u), op);
+}
+
 static void uring_submit(iou_loop *l, iou__op *op)
 {
     uring *u = uring_of(l);
-    prep(l, u, next_sqe(l, u), op);
+    if (__builtin_expect(sq_full(&u->ring.sq), 0)) {
+        submit_after_flush(l, u, op);
+        return;
+    }
+    prep(l, u, take_sqe(&u->ring.sq), op);
 }
 
 static void uring_cancel(iou_loop *l, iou__op *op)

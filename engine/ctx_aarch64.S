@@ -51,6 +51,14 @@ iou__ctx_swap:
     .cfi_endproc
     .size   iou__ctx_swap, .-iou__ctx_swap
 
+/* The switch ends with ret to x30, which the return-stack predictor expects
+ * whenever the target resumes where we were called from: the x86-64 peer
+ * variant's trick is this switch's normal case. */
+    .globl  iou__ctx_swap_peer
+    .hidden iou__ctx_swap_peer
+    .type   iou__ctx_swap_peer, %function
+    .set    iou__ctx_swap_peer, iou__ctx_swap
+
 /* First instructions of a new context: entry in x19, its argument in x20. */
     .globl  iou__ctx_trampoline
     .hidden iou__ctx_trampoline

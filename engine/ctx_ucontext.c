@@ -32,3 +32,8 @@ void iou__ctx_swap(iou__ctx *from, iou__ctx *to)
 {
     swapcontext(&from->uc, &to->uc);
 }
+
+void iou__ctx_swap_peer(iou__ctx *from, iou__ctx *to)
+{
+    swapcontext(&from->uc, &to->uc);
+}

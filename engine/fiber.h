@@ -18,10 +18,14 @@ typedef struct iou__fiber_target {
     void *tsan_fiber;
 } iou__fiber_target;
 
-/* Switches from the running context (saved in from) to target. fake_stack is
- * the leaving context's ASan fake-stack slot; NULL when it will never resume
- * (a finished task), so ASan frees its fake frames. */
-static inline void iou__fiber_switch(iou__ctx *from, void **fake_stack, iou__fiber_target to)
+typedef void (*iou__ctx_swap_fn)(iou__ctx *from, iou__ctx *to);
+
+/* Switches from the running context (saved in from) to target with swap
+ * (iou__ctx_swap or iou__ctx_swap_peer). fake_stack is the leaving context's
+ * ASan fake-stack slot; NULL when it will never resume (a finished task), so
+ * ASan frees its fake frames. */
+static inline void iou__fiber_switch_with(iou__ctx_swap_fn swap, iou__ctx *from,
+                                          void **fake_stack, iou__fiber_target to)
 {
 #if defined(IOU_ASAN)
     __sanitizer_start_switch_fiber(fake_stack, to.stack_lo, to.stack_size);
@@ -31,11 +35,24 @@ static inline void iou__fiber_switch(iou__ctx *from, void **fake_stack, iou__fib
 #if defined(IOU_TSAN)
     __tsan_switch_to_fiber(to.tsan_fiber, 0);
 #endif
-    iou__ctx_swap(from, to.ctx);
+    swap(from, to.ctx);
 #if defined(IOU_ASAN)
     if (fake_stack)
         __sanitizer_finish_switch_fiber(*fake_stack, NULL, NULL);
 #endif
+}
+
+/* A switch between the loop and a task. */
+static inline void iou__fiber_switch(iou__ctx *from, void **fake_stack, iou__fiber_target to)
+{
+    iou__fiber_switch_with(iou__ctx_swap, from, fake_stack, to);
+}
+
+/* A task handing over to the next task (see iou__ctx_swap_peer). */
+static inline void iou__fiber_switch_peer(iou__ctx *from, void **fake_stack,
+                                          iou__fiber_target to)
+{
+    iou__fiber_switch_with(iou__ctx_swap_peer, from, fake_stack, to);
 }
 
 /* First thing a new context does: completes the switch that entered it and

@@ -233,8 +233,10 @@ static ssize_t fixed_rw(uint8_t kind, int fd, const iou_fixed_buf *b, size_t bof
     slot *s = lookup(t->loop, b);
     if (s == NULL)
         return -EINVAL;
-    iou__op op = {.kind = kind, .fd = fd, .buf = (char *)b->data + boff, .len = len,
-                  .off = off < 0 ? IOU__OFF_CURRENT : (uint64_t)off, .flags = (unsigned)b->index};
+    iou__op op;
+    iou__op_prep(&op, kind, fd, (char *)b->data + boff, len,
+                 off < 0 ? IOU__OFF_CURRENT : (uint64_t)off);
+    op.flags = (unsigned)b->index;
     struct iou__fixed_bufs *tab = t->loop->fixed_bufs;
     s->users++;
     tab->inflight++;

@@ -85,6 +85,36 @@ struct iou_loop {
     unsigned disabled;            /* features masked by IOU_TEST_DISABLE (feature_mask.h) */
 };
 
+/* iou__op_complete after its trace check: counts the completion, stores the
+ * result and calls op->done. */
+static inline void iou__op_deliver(iou_loop *l, iou__op *op, int res, uint32_t flags)
+{
+    l->counters.cqes++;
+    if (!(flags & IOU__CQE_MORE)) {
+        l->ops_inflight--;
+        l->counters.completed[op->kind]++;
+    }
+    op->res = res;
+    op->cqe_flags = flags;
+    op->done(op);
+}
+
+/* The out-of-line part of iou__op_complete (op.c): a traced completion. */
+void iou__op_complete_traced(iou_loop *l, iou__op *op, int res, uint32_t flags);
+
+/* Called by the backend for each completion. flags are io_uring CQE flags
+ * (the epoll backend synthesises the same bits); IOU__CQE_MORE means the
+ * operation stays in flight (multishot). Inline: it runs once per CQE in
+ * the backend's reap loop. */
+static inline void iou__op_complete(iou_loop *l, iou__op *op, int res, uint32_t flags)
+{
+    if (__builtin_expect(l->dbg & IOU__DBG_TRACE, 0)) {
+        iou__op_complete_traced(l, op, res, flags);
+        return;
+    }
+    iou__op_deliver(l, op, res, flags);
+}
+
 /* The loop of the calling thread, or NULL. initial-exec TLS: a plain
  * %fs-relative load, inlinable and safe to read in the fault handler. */
 extern __thread iou_loop *iou__this_thread_loop __attribute__((tls_model("initial-exec")));

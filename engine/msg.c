@@ -13,7 +13,9 @@
 
 static ssize_t await_msg(iou_task *t, uint8_t kind, int fd, struct msghdr *msg, int flags)
 {
-    iou__op op = {.kind = kind, .fd = fd, .buf = msg, .flags = (unsigned)flags};
+    iou__op op;
+    iou__op_prep(&op, kind, fd, msg, 0, 0);
+    op.flags = (unsigned)flags;
     return iou__op_await(t, &op);
 }
 

@@ -37,33 +37,13 @@ void iou__op_submit(iou_loop *l, iou__op *op)
     l->backend->submit(l, op);
 }
 
-static inline void complete(iou_loop *l, iou__op *op, int res, uint32_t flags)
-{
-    l->counters.cqes++;
-    if (!(flags & IOU__CQE_MORE)) {
-        l->ops_inflight--;
-        l->counters.completed[op->kind]++;
-    }
-    op->res = res;
-    op->cqe_flags = flags;
-    op->done(op);
-}
-
-/* Out of line, so the common path stays a frameless tail call. */
-__attribute__((cold, noinline)) static void complete_traced(iou_loop *l, iou__op *op, int res,
-                                                            uint32_t flags)
+/* Out of line, so the common path stays small: the trace line, then the
+ * completion as usual. */
+__attribute__((cold)) void iou__op_complete_traced(iou_loop *l, iou__op *op, int res,
+                                                   uint32_t flags)
 {
     iou__trace_complete(l, op, waiter_of(op), res, flags);
-    complete(l, op, res, flags);
-}
-
-void iou__op_complete(iou_loop *l, iou__op *op, int res, uint32_t flags)
-{
-    if (iou__tracing(l)) {
-        complete_traced(l, op, res, flags);
-        return;
-    }
-    complete(l, op, res, flags);
+    iou__op_deliver(l, op, res, flags);
 }
 
 void iou__op_cancel(iou_loop *l, iou__op *op)

@@ -16,7 +16,8 @@ int iou_nop(void)
     iou_task *t = iou__current();
     if (t == NULL)
         return 0;
-    iou__op op = {.kind = IOU__OP_NOP};
+    iou__op op;
+    iou__op_prep(&op, IOU__OP_NOP, 0, NULL, 0, 0);
     return iou__op_await(t, &op);
 }
 
@@ -33,7 +34,8 @@ int iou_close(int fd)
     iou_task *t = iou__current();
     if (t == NULL)
         return (int)iou__syscall_result(close(fd));
-    iou__op op = {.kind = IOU__OP_CLOSE, .fd = fd};
+    iou__op op;
+    iou__op_prep(&op, IOU__OP_CLOSE, fd, NULL, 0, 0);
     return iou__op_await_uninterruptible(t, &op);
 }
 
@@ -44,7 +46,8 @@ static uint64_t offset_of(int64_t off)
 
 static ssize_t ring_read(iou_task *t, int fd, void *buf, size_t len, int64_t off)
 {
-    iou__op op = {.kind = IOU__OP_READ, .fd = fd, .buf = buf, .len = len, .off = offset_of(off)};
+    iou__op op;
+    iou__op_prep(&op, IOU__OP_READ, fd, buf, len, offset_of(off));
     return iou__op_await(t, &op);
 }
 
@@ -85,8 +88,8 @@ ssize_t iou_write(int fd, const void *buf, size_t len, int64_t off)
         iou__check_blocking("iou_write");
         return iou__syscall_result(off < 0 ? write(fd, buf, len) : pwrite(fd, buf, len, off));
     }
-    iou__op op = {.kind = IOU__OP_WRITE, .fd = fd, .buf = (void *)buf, .len = len,
-                  .off = offset_of(off)};
+    iou__op op;
+    iou__op_prep(&op, IOU__OP_WRITE, fd, (void *)buf, len, offset_of(off));
     return iou__op_await(t, &op);
 }
 
@@ -97,6 +100,7 @@ int iou_fsync(int fd)
         iou__check_blocking("iou_fsync");
         return (int)iou__syscall_result(fsync(fd));
     }
-    iou__op op = {.kind = IOU__OP_FSYNC, .fd = fd};
+    iou__op op;
+    iou__op_prep(&op, IOU__OP_FSYNC, fd, NULL, 0, 0);
     return iou__op_await(t, &op);
 }

@@ -29,8 +29,8 @@ ssize_t iou_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
     if (bad_count(iovcnt))
         return -EINVAL;
-    iou__op op = {.kind = IOU__OP_READV, .fd = fd, .buf = (void *)iov, .len = (size_t)iovcnt,
-                  .off = offset_of(off)};
+    iou__op op;
+    iou__op_prep(&op, IOU__OP_READV, fd, (void *)iov, (size_t)iovcnt, offset_of(off));
     iou_task *t = iou__current();
     if (t == NULL)
         return iou__file_op_blocking(&op);
@@ -45,7 +45,7 @@ ssize_t iou_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
 {
     if (bad_count(iovcnt))
         return -EINVAL;
-    iou__op op = {.kind = IOU__OP_WRITEV, .fd = fd, .buf = (void *)iov, .len = (size_t)iovcnt,
-                  .off = offset_of(off)};
+    iou__op op;
+    iou__op_prep(&op, IOU__OP_WRITEV, fd, (void *)iov, (size_t)iovcnt, offset_of(off));
     return iou__file_op(&op);
 }

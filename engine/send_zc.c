@@ -22,7 +22,8 @@ ssize_t iou_send_zc(int fd, const void *buf, size_t len, int flags)
      * completion) and returns the first completion's result. A cancellation
      * cancels a send that has not happened; the notification of one that
      * happened cannot be hurried. */
-    iou__op op = {.kind = IOU__OP_SEND_ZC, .fd = fd, .buf = (void *)buf, .len = len,
-                  .flags = (unsigned)flags};
+    iou__op op;
+    iou__op_prep(&op, IOU__OP_SEND_ZC, fd, (void *)buf, len, 0);
+    op.flags = (unsigned)flags;
     return iou__op_await(t, &op);
 }

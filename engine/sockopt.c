@@ -40,6 +40,8 @@ int iou_shutdown(int fd, int how)
     iou_task *t = iou__current();
     if (t == NULL)
         return shutdown(fd, how) < 0 ? -errno : 0;
-    iou__op op = {.kind = IOU__OP_SHUTDOWN, .fd = fd, .flags = (unsigned)how};
+    iou__op op;
+    iou__op_prep(&op, IOU__OP_SHUTDOWN, fd, NULL, 0, 0);
+    op.flags = (unsigned)how;
     return iou__op_await_uninterruptible(t, &op);
 }

@@ -166,8 +166,9 @@ static ssize_t recv_into(iou_stream *s, void *buf, size_t len, int flags)
         n = recv(s->fd, buf, len, flags);
         n = n < 0 ? -errno : n;
     } else {
-        iou__op op = {.kind = IOU__OP_RECV, .fd = s->fd, .buf = buf, .len = len,
-                      .flags = (unsigned)flags};
+        iou__op op;
+        iou__op_prep(&op, IOU__OP_RECV, s->fd, buf, len, 0);
+        op.flags = (unsigned)flags;
         n = iou__op_await(t, &op);
         cqe_flags = op.cqe_flags;
     }

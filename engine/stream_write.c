@@ -67,7 +67,9 @@ static ssize_t send_msg(int fd, struct msghdr *m)
         ssize_t n = sendmsg(fd, m, MSG_NOSIGNAL);
         return n < 0 ? -errno : n;
     }
-    iou__op op = {.kind = IOU__OP_SENDMSG, .fd = fd, .buf = m, .flags = MSG_NOSIGNAL};
+    iou__op op;
+    iou__op_prep(&op, IOU__OP_SENDMSG, fd, m, 0, 0);
+    op.flags = MSG_NOSIGNAL;
     return iou__op_await(t, &op);
 }
 

@@ -96,7 +96,7 @@ void iou__switch_out(iou_task *t)
     prefetch_stack_top(l->batch.head);
     l->current = next;
     next->state = IOU__TASK_RUNNING;
-    iou__fiber_switch(&t->ctx, &t->asan_fake_stack, task_target(next));
+    iou__fiber_switch_peer(&t->ctx, &t->asan_fake_stack, task_target(next));
 }
 
 /* ---- records ------------------------------------------------------------ */

@@ -111,7 +111,10 @@ static void switch_to(coro *from, coro *to)
  * keep anything in the registers under test: it loads in[] into every
  * callee-saved register, calls iou__ctx_swap(from, to) and, once something
  * switches back, stores those registers into out[]. The probe itself saves
- * and restores the caller's registers, as the ABI requires.
+ * and restores the caller's registers, as the ABI requires. probe_swap_peer
+ * does the same with iou__ctx_swap_peer: both sides switch from its one call
+ * site, so after the first switch (a jump into the new context) every switch
+ * takes the peer's ret path.
  */
 #if defined(__x86_64__)
 #define PROBE_REGS 6 /* rbx rbp r12 r13 r14 r15 */
@@ -120,54 +123,60 @@ static void switch_to(coro *from, coro *to)
 #else
 #define PROBE_ENDBR ""
 #endif
-__asm__(".text\n"
-        ".p2align 4\n"
-        ".type probe_swap, @function\n"
-        "probe_swap:\n" PROBE_ENDBR
-        "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
-        "  pushq %rcx\n" /* out; seven pushes also realign rsp to 16 for the call */
-        "  movq 0(%rdx), %rbx\n  movq 8(%rdx), %rbp\n  movq 16(%rdx), %r12\n"
-        "  movq 24(%rdx), %r13\n  movq 32(%rdx), %r14\n  movq 40(%rdx), %r15\n"
-        "  call iou__ctx_swap\n"
-        "  popq %rcx\n"
-        "  movq %rbx, 0(%rcx)\n  movq %rbp, 8(%rcx)\n  movq %r12, 16(%rcx)\n"
-        "  movq %r13, 24(%rcx)\n  movq %r14, 32(%rcx)\n  movq %r15, 40(%rcx)\n"
-        "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
-        "  ret\n"
-        ".size probe_swap, .-probe_swap\n");
+#define PROBE(name, swap) \
+        ".text\n" \
+        ".p2align 4\n" \
+        ".type " name ", @function\n" \
+        name ":\n" PROBE_ENDBR \
+        "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n" \
+        "  pushq %rcx\n" /* out; seven pushes also realign rsp to 16 for the call */ \
+        "  movq 0(%rdx), %rbx\n  movq 8(%rdx), %rbp\n  movq 16(%rdx), %r12\n" \
+        "  movq 24(%rdx), %r13\n  movq 32(%rdx), %r14\n  movq 40(%rdx), %r15\n" \
+        "  call " swap "\n" \
+        "  popq %rcx\n" \
+        "  movq %rbx, 0(%rcx)\n  movq %rbp, 8(%rcx)\n  movq %r12, 16(%rcx)\n" \
+        "  movq %r13, 24(%rcx)\n  movq %r14, 32(%rcx)\n  movq %r15, 40(%rcx)\n" \
+        "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n" \
+        "  ret\n" \
+        ".size " name ", .-" name "\n"
+__asm__(PROBE("probe_swap", "iou__ctx_swap") PROBE("probe_swap_peer", "iou__ctx_swap_peer"));
 #elif defined(__aarch64__)
 #define PROBE_REGS 19 /* x19-x29, then d8-d15 (as raw bits) */
-__asm__(".text\n"
-        ".p2align 4\n"
-        ".type probe_swap, %function\n"
-        "probe_swap:\n"
-        "  stp x29, x30, [sp, #-176]!\n"
-        "  stp x19, x20, [sp, #16]\n  stp x21, x22, [sp, #32]\n  stp x23, x24, [sp, #48]\n"
-        "  stp x25, x26, [sp, #64]\n  stp x27, x28, [sp, #80]\n"
-        "  stp d8, d9, [sp, #96]\n  stp d10, d11, [sp, #112]\n"
-        "  stp d12, d13, [sp, #128]\n  stp d14, d15, [sp, #144]\n"
-        "  str x3, [sp, #160]\n"
-        "  ldp x19, x20, [x2, #0]\n  ldp x21, x22, [x2, #16]\n  ldp x23, x24, [x2, #32]\n"
-        "  ldp x25, x26, [x2, #48]\n  ldp x27, x28, [x2, #64]\n  ldr x29, [x2, #80]\n"
-        "  ldp d8, d9, [x2, #88]\n  ldp d10, d11, [x2, #104]\n"
-        "  ldp d12, d13, [x2, #120]\n  ldp d14, d15, [x2, #136]\n"
-        "  bl iou__ctx_swap\n"
-        "  ldr x3, [sp, #160]\n"
-        "  stp x19, x20, [x3, #0]\n  stp x21, x22, [x3, #16]\n  stp x23, x24, [x3, #32]\n"
-        "  stp x25, x26, [x3, #48]\n  stp x27, x28, [x3, #64]\n  str x29, [x3, #80]\n"
-        "  stp d8, d9, [x3, #88]\n  stp d10, d11, [x3, #104]\n"
-        "  stp d12, d13, [x3, #120]\n  stp d14, d15, [x3, #136]\n"
-        "  ldp x19, x20, [sp, #16]\n  ldp x21, x22, [sp, #32]\n  ldp x23, x24, [sp, #48]\n"
-        "  ldp x25, x26, [sp, #64]\n  ldp x27, x28, [sp, #80]\n"
-        "  ldp d8, d9, [sp, #96]\n  ldp d10, d11, [sp, #112]\n"
-        "  ldp d12, d13, [sp, #128]\n  ldp d14, d15, [sp, #144]\n"
-        "  ldp x29, x30, [sp], #176\n"
-        "  ret\n"
-        ".size probe_swap, .-probe_swap\n");
+#define PROBE(name, swap) \
+        ".text\n" \
+        ".p2align 4\n" \
+        ".type " name ", %function\n" \
+        name ":\n" \
+        "  stp x29, x30, [sp, #-176]!\n" \
+        "  stp x19, x20, [sp, #16]\n  stp x21, x22, [sp, #32]\n  stp x23, x24, [sp, #48]\n" \
+        "  stp x25, x26, [sp, #64]\n  stp x27, x28, [sp, #80]\n" \
+        "  stp d8, d9, [sp, #96]\n  stp d10, d11, [sp, #112]\n" \
+        "  stp d12, d13, [sp, #128]\n  stp d14, d15, [sp, #144]\n" \
+        "  str x3, [sp, #160]\n" \
+        "  ldp x19, x20, [x2, #0]\n  ldp x21, x22, [x2, #16]\n  ldp x23, x24, [x2, #32]\n" \
+        "  ldp x25, x26, [x2, #48]\n  ldp x27, x28, [x2, #64]\n  ldr x29, [x2, #80]\n" \
+        "  ldp d8, d9, [x2, #88]\n  ldp d10, d11, [x2, #104]\n" \
+        "  ldp d12, d13, [x2, #120]\n  ldp d14, d15, [x2, #136]\n" \
+        "  bl " swap "\n" \
+        "  ldr x3, [sp, #160]\n" \
+        "  stp x19, x20, [x3, #0]\n  stp x21, x22, [x3, #16]\n  stp x23, x24, [x3, #32]\n" \
+        "  stp x25, x26, [x3, #48]\n  stp x27, x28, [x3, #64]\n  str x29, [x3, #80]\n" \
+        "  stp d8, d9, [x3, #88]\n  stp d10, d11, [x3, #104]\n" \
+        "  stp d12, d13, [x3, #120]\n  stp d14, d15, [x3, #136]\n" \
+        "  ldp x19, x20, [sp, #16]\n  ldp x21, x22, [sp, #32]\n  ldp x23, x24, [sp, #48]\n" \
+        "  ldp x25, x26, [sp, #64]\n  ldp x27, x28, [sp, #80]\n" \
+        "  ldp d8, d9, [sp, #96]\n  ldp d10, d11, [sp, #112]\n" \
+        "  ldp d12, d13, [sp, #128]\n  ldp d14, d15, [sp, #144]\n" \
+        "  ldp x29, x30, [sp], #176\n" \
+        "  ret\n" \
+        ".size " name ", .-" name "\n"
+__asm__(PROBE("probe_swap", "iou__ctx_swap") PROBE("probe_swap_peer", "iou__ctx_swap_peer"));
 #endif
 
 #if defined(PROBE_REGS)
-void probe_swap(iou__ctx *from, iou__ctx *to, const uint64_t *in, uint64_t *out);
+typedef void probe_fn(iou__ctx *from, iou__ctx *to, const uint64_t *in, uint64_t *out);
+probe_fn probe_swap, probe_swap_peer;
+static probe_fn *main_probe, *coro_probe; /* each side's switch under test */
 
 enum { PROBE_ROUNDS = 8 };
 
@@ -196,10 +205,11 @@ static void check_regs(const uint64_t *got, unsigned side, unsigned round)
     }
 }
 
-static void probe_switch(coro *from, coro *to, const uint64_t *in, uint64_t *out)
+static void probe_switch(probe_fn *probe, coro *from, coro *to, const uint64_t *in,
+                         uint64_t *out)
 {
     annotate_leave(from, to);
-    probe_swap(&from->ctx, &to->ctx, in, out);
+    probe(&from->ctx, &to->ctx, in, out);
     annotate_arrive(from);
 }
 
@@ -215,24 +225,37 @@ static void reg_entry(void *arg)
     uint64_t in[PROBE_REGS], out[PROBE_REGS];
     for (unsigned round = 0;; round++) {
         fill(in, 2, round);
-        probe_switch(&reg_coro, &main_coro, in, out);
+        probe_switch(coro_probe, &reg_coro, &main_coro, in, out);
         check_regs(out, 2, round);
         reg_coro_rounds = round + 1;
     }
 }
 
-static void test_callee_saved(void)
+static void callee_saved_with(probe_fn *main_side, probe_fn *coro_side)
 {
+    main_probe = main_side;
+    coro_probe = coro_side;
+    reg_coro_rounds = 0;
     char *stack = stack_new();
     coro_make(&reg_coro, stack, STACK_BYTES, reg_entry, NULL);
     uint64_t in[PROBE_REGS], out[PROBE_REGS];
     for (unsigned round = 0; round < PROBE_ROUNDS; round++) {
         fill(in, 1, round);
-        probe_switch(&main_coro, &reg_coro, in, out);
+        probe_switch(main_probe, &main_coro, &reg_coro, in, out);
         check_regs(out, 1, round);
         CHECK_EQ(reg_coro_rounds, round);
     }
     stack_free(stack);
+}
+
+/* The plain switch; the peer switch from one call site (its ret path) and
+ * between two (the target resumes elsewhere: its jump path). */
+static void test_callee_saved(void)
+{
+    callee_saved_with(probe_swap, probe_swap);
+    callee_saved_with(probe_swap_peer, probe_swap_peer);
+    callee_saved_with(probe_swap_peer, probe_swap);
+    callee_saved_with(probe_swap, probe_swap_peer);
 }
 #else
 static void test_callee_saved(void)
