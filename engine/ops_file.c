@@ -31,8 +31,12 @@ int iou_close(int fd)
 {
     iou__read_fastpath_forget(fd);
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou_loop *l = iou__loop();
+        if (l && l->backend->forget)
+            l->backend->forget(l, fd); /* the epoll backend's kept registration */
         return (int)iou__syscall_result(close(fd));
+    }
     iou__op op = {.kind = IOU__OP_CLOSE, .fd = fd};
     return iou__op_await_uninterruptible(t, &op);
 }
