@@ -38,8 +38,8 @@
  * sweep bounds the damage: a wait that trusted the kept registration for a
  * whole sweep period (SWEEP_SHIFT, about 34 ms) without an event re-registers
  * its fd, which also reports readiness the kernel already has, so a stale
- * registration (or a wrong "not ready") costs at most two periods of latency,
- * never a hang. Events carry a per-fd generation, so a registration left on a
+ * registration (or a wrong "not ready") costs a few periods of latency at
+ * most (about 100 ms), never a hang. Events carry a per-fd generation, so a registration left on a
  * file that outlived its fd number (dup, fork) cannot wake the new file's
  * waiters.
  *
@@ -73,6 +73,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,6 +129,9 @@ typedef struct ep {
     bool skipped;     /* the last poll did not look at epoll (see ep_poll) */
     struct ep_job *free_jobs; /* pool job records for reuse */
     uint32_t epoch;   /* the sweep period we are in (monotonic ns >> SWEEP_SHIFT) */
+    int tfd;          /* a periodic timerfd that wakes the loop for sweeps
+                         (-1: none to be had, -2: not opened yet) */
+    bool tfd_armed;   /* ticking: the sweep list is not empty */
     int *sweep;       /* fds whose waits trust their registration (fdw.swept) */
     size_t sweep_len, sweep_cap;
     struct epoll_event ev[EVENTS_MAX];
@@ -293,6 +297,43 @@ static int reg(ep *e, int fd, fdw *w, uint32_t want)
 
 /* ---- the sweep ----------------------------------------------------------------------- */
 
+/*
+ * The sweep needs the loop awake once per period while the list is not
+ * empty. A timeout on every epoll_wait would do, but arming a timer per
+ * sleep is costly (in a VM each programs the timer device): a timerfd in the
+ * epoll set ticks once per period instead, started when the list fills and
+ * stopped when a sweep empties it. Without one, ep_poll cuts its timeout.
+ */
+#define TICK_TAG UINT64_MAX /* the timerfd's event data */
+
+static void ticker_open(ep *e);
+
+static void ticker_set(ep *e, bool on)
+{
+    if (on && e->tfd == -2)
+        ticker_open(e); /* on first use: a loop that never trusts holds no timerfd */
+    if (e->tfd < 0 || e->tfd_armed == on)
+        return;
+    struct timespec period = {.tv_sec = 0, .tv_nsec = 1L << SWEEP_SHIFT};
+    struct itimerspec its = {.it_interval = period, .it_value = period};
+    if (!on)
+        its = (struct itimerspec){0};
+    if (timerfd_settime(e->tfd, 0, &its, NULL) == 0)
+        e->tfd_armed = on;
+}
+
+static void ticker_open(ep *e)
+{
+    e->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (e->tfd < 0)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = TICK_TAG};
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ev) < 0) {
+        close(e->tfd);
+        e->tfd = -1;
+    }
+}
+
 /* A wait on fd trusts its kept registration: the sweep will check it if
  * no event comes for a whole period. */
 static void trust(ep *e, int fd, fdw *w)
@@ -318,6 +359,7 @@ static void trust(ep *e, int fd, fdw *w)
     }
     e->sweep[e->sweep_len++] = fd;
     w->swept = true;
+    ticker_set(e, true);
 }
 
 /* Whether fd stays in the sweep list: it still has waits that trust its
@@ -353,6 +395,8 @@ static void sweep(ep *e)
             w->swept = false;
     }
     e->sweep_len = keep;
+    if (keep == 0)
+        ticker_set(e, false);
 }
 
 /* ---- completing ------------------------------------------------------------------- */
@@ -889,6 +933,12 @@ static void run_queue(iou_loop *l, ep *e)
 
 static void on_event(ep *e, uint64_t data, uint32_t got)
 {
+    if (data == TICK_TAG) { /* a sweep tick: ep_poll's sweep_due looks at the clock */
+        uint64_t ticks; /* read: a periodic timerfd re-arms only when read */
+        ssize_t r = read(e->tfd, &ticks, sizeof(ticks));
+        (void)r;
+        return;
+    }
     int fd = (int)(uint32_t)data;
     if ((size_t)fd >= e->nfds)
         return;
@@ -918,8 +968,8 @@ static uint64_t sweep_due(ep *e, uint64_t timeout_ns)
         e->epoch = epoch;
         sweep(e);
     }
-    if (e->sweep_len == 0)
-        return timeout_ns;
+    if (e->sweep_len == 0 || e->tfd_armed)
+        return timeout_ns; /* the ticker wakes the loop */
     uint64_t next = ((now >> SWEEP_SHIFT) + 1) << SWEEP_SHIFT;
     return next - now < timeout_ns ? next - now : timeout_ns;
 }
@@ -1035,6 +1085,7 @@ static int ep_init(iou_loop *l, unsigned entries)
         return err;
     }
     e->q_tail = &e->q_head;
+    e->tfd = -2; /* opened on first use */
     l->backend_data = e;
     return 0;
 }
@@ -1043,6 +1094,8 @@ static void ep_fini(iou_loop *l)
 {
     ep *e = ep_of(l);
     close(e->epfd);
+    if (e->tfd >= 0)
+        close(e->tfd);
     while (e->free_jobs) {
         struct ep_job *j = e->free_jobs;
         e->free_jobs = j->free_next;
