@@ -129,8 +129,7 @@ typedef struct ep {
     bool skipped;     /* the last poll did not look at epoll (see ep_poll) */
     struct ep_job *free_jobs; /* pool job records for reuse */
     uint32_t epoch;   /* the sweep period we are in (monotonic ns >> SWEEP_SHIFT) */
-    int tfd;          /* a periodic timerfd that wakes the loop for sweeps
-                         (-1: none to be had, -2: not opened yet) */
+    int tfd;          /* a periodic timerfd that wakes the loop for sweeps (-1: none) */
     bool tfd_armed;   /* ticking: the sweep list is not empty */
     int *sweep;       /* fds whose waits trust their registration (fdw.swept) */
     size_t sweep_len, sweep_cap;
@@ -306,12 +305,8 @@ static int reg(ep *e, int fd, fdw *w, uint32_t want)
  */
 #define TICK_TAG UINT64_MAX /* the timerfd's event data */
 
-static void ticker_open(ep *e);
-
 static void ticker_set(ep *e, bool on)
 {
-    if (on && e->tfd == -2)
-        ticker_open(e); /* on first use: a loop that never trusts holds no timerfd */
     if (e->tfd < 0 || e->tfd_armed == on)
         return;
     struct timespec period = {.tv_sec = 0, .tv_nsec = 1L << SWEEP_SHIFT};
@@ -1085,7 +1080,8 @@ static int ep_init(iou_loop *l, unsigned entries)
         return err;
     }
     e->q_tail = &e->q_head;
-    e->tfd = -2; /* opened on first use */
+    ticker_open(e); /* with the loop, not on first use: it must not take an fd
+                       number the program may believe is closed */
     l->backend_data = e;
     return 0;
 }
