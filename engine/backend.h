@@ -28,6 +28,9 @@ typedef struct iou__backend {
      * (0: do not wait, IOU__NEVER: no limit) and completes what arrived.
      * Returns 0 or a negative errno the loop cannot recover from. */
     int (*poll)(iou_loop *l, uint64_t timeout_ns);
+    /* Optional (NULL: nothing to do): fd is being closed (iou_close), so
+     * anything the backend keeps about that fd number must go. */
+    void (*forget)(iou_loop *l, int fd);
 } iou__backend;
 
 extern const iou__backend iou__backend_uring;

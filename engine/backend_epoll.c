@@ -21,12 +21,27 @@
  * on io_uring. (Another thread making a blocking call on that same file at
  * that instant could see EAGAIN.)
  *
- * Registration: EPOLLONESHOT, armed (EPOLL_CTL_MOD, or ADD when the kernel
- * does not know the fd) only when an operation has to wait and its direction
- * is not armed yet. Measured against edge-triggered registration kept across
- * operations: see bench/RESULTS.md. MOD resolves the fd number to the file it
- * names now, so an fd closed behind iou's back and reused never leaves an
- * operation waiting on a dead registration.
+ * Registration: edge-triggered, once per fd, kept across operations (ADD
+ * when a first operation has to wait; a MOD adds EPOLLOUT the first time a
+ * writer waits). Each fd has a readiness state per direction: "maybe ready"
+ * from an event (or when nothing is known) until a system call says EAGAIN
+ * (or a stream receive comes back short: the socket was emptied, and any new
+ * data will raise an edge). A transfer on an fd known not ready waits without
+ * trying, and wakes on the next edge: an echo's round trip is one recv and
+ * one send, as in a hand-written epoll server.
+ *
+ * A kept registration can go stale behind iou's back: an fd closed with
+ * close(2) (not iou_close, which forgets the fd) and its number handed out
+ * again names a new file the kernel holds no registration for. Fds that iou
+ * operations return (accept, socket, open) start afresh, and accept and
+ * connect re-register (MOD, ENOENT: ADD) whenever they wait. For the rest a
+ * sweep bounds the damage: a wait that trusted the kept registration for a
+ * whole sweep period (SWEEP_SHIFT, about 34 ms) without an event re-registers
+ * its fd, which also reports readiness the kernel already has, so a stale
+ * registration (or a wrong "not ready") costs a few periods of latency at
+ * most (about 100 ms), never a hang. Events carry a per-fd generation, so a registration left on a
+ * file that outlived its fd number (dup, fork) cannot wake the new file's
+ * waiters.
  *
  * Completions run inside poll, as io_uring's are reaped there: a submission
  * or a cancellation never completes an operation synchronously.
@@ -58,6 +73,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,6 +82,7 @@ enum {
     EVENTS_MAX = 256,   /* events taken per epoll_wait */
     ACCEPT_BATCH = 64,  /* connections one multishot accept takes per turn */
     MAX_IO = 0x7ffff000, /* the kernel's largest single read/write */
+    SWEEP_SHIFT = 25,   /* sweep period: 2^25 ns, about 34 ms (see the top) */
 };
 
 /* op->be_state: where the operation is (low byte) plus flags. */
@@ -80,19 +97,24 @@ enum {
     ST_MASK = 0xff,
     ST_CANCELLED = 0x100,  /* cancel requested while queued or running */
     ST_CONNECTING = 0x200, /* a connect is in progress: read SO_ERROR when writable */
-    ST_RETRY = 0x400,      /* woken by readiness (not a first try) */
 };
 
 typedef struct waitlist {
     iou__op *head, *tail;
 } waitlist;
 
-/* One fd's waiting operations and what its registration has armed. */
+/* One fd: its waiting operations, its registration and what is known of its
+ * readiness. A zeroed entry is an fd iou knows nothing about. */
 typedef struct fdw {
     waitlist in, out;
-    uint32_t armed; /* EPOLLIN / EPOLLOUT armed in the kernel and not yet fired */
-    bool in_set;    /* registered by us (MOD first, ADD if the kernel says ENOENT) */
-    bool wait_first; /* its last receive found nothing at first try: arm, do not try */
+    uint32_t events;  /* EPOLLIN / EPOLLOUT registered (edge-triggered); 0: none */
+    uint32_t gen;     /* generation: bumped when the fd is forgotten; events carry it */
+    uint32_t since;   /* sweep epoch + 1 when a wait first trusted the registration
+                         without an event since; 0: no such wait */
+    bool in_idle;     /* known not readable: a receive waits without trying */
+    bool out_idle;    /* known not writable: a send waits without trying */
+    bool swept;       /* in the sweep list */
+    uint8_t type;     /* SO_TYPE + 1 once looked up (0: not yet, 1: not a socket) */
 } fdw;
 
 typedef struct ep {
@@ -106,6 +128,11 @@ typedef struct ep {
     size_t completed; /* completions in the current poll */
     bool skipped;     /* the last poll did not look at epoll (see ep_poll) */
     struct ep_job *free_jobs; /* pool job records for reuse */
+    uint32_t epoch;   /* the sweep period we are in (monotonic ns >> SWEEP_SHIFT) */
+    int tfd;          /* a periodic timerfd that wakes the loop for sweeps (-1: none) */
+    bool tfd_armed;   /* ticking: the sweep list is not empty */
+    int *sweep;       /* fds whose waits trust their registration (fdw.swept) */
+    size_t sweep_len, sweep_cap;
     struct epoll_event ev[EVENTS_MAX];
 } ep;
 
@@ -180,17 +207,21 @@ static void list_remove(waitlist *w, iou__op *op)
         w->tail = op->be_prev;
 }
 
-/* Moves every operation of w to the try queue (flags kept), marked as woken. */
+/* Moves every operation of w to the try queue (flags kept). */
 static void requeue_all(ep *e, waitlist *w)
 {
     iou__op *op = w->head;
     w->head = w->tail = NULL;
     while (op) {
         iou__op *next = op->be_next;
-        op->be_state |= ST_RETRY;
         enqueue(e, op);
         op = next;
     }
+}
+
+static bool has_waiters(const fdw *w)
+{
+    return w->in.head || w->out.head;
 }
 
 /* The fd's entry, the table grown to hold it; NULL when out of memory. */
@@ -210,14 +241,47 @@ static fdw *entry(ep *e, int fd)
     return &e->fds[fd];
 }
 
+/* fd names a new file (or none): nothing known about it holds any more.
+ * Operations still waiting on it waited on the old file: they stay parked
+ * until cancelled (ST_ORPHAN), as io_uring's keep the file they started on.
+ * The generation bump makes events of an old registration (its file may
+ * live on elsewhere, dup'd or in a child) unrecognisable. */
+static void reset_fd(ep *e, int fd)
+{
+    if (fd < 0 || (size_t)fd >= e->nfds)
+        return;
+    fdw *w = &e->fds[fd];
+    waitlist *lists[2] = {&w->in, &w->out};
+    for (int i = 0; i < 2; i++) {
+        for (iou__op *op = lists[i]->head; op; op = op->be_next)
+            op->be_state = ST_ORPHAN | (op->be_state & ~ST_MASK);
+        lists[i]->head = lists[i]->tail = NULL;
+    }
+    w->events = 0;
+    w->gen++;
+    w->since = 0;
+    w->in_idle = w->out_idle = false;
+    w->type = 0;
+}
+
 /* ---- registration ------------------------------------------------------------------- */
 
-/* Arms fd's one-shot registration for `want`. 0, or -errno (-EPERM: the
- * file cannot be polled, e.g. a regular file). */
-static int arm(ep *e, int fd, fdw *w, uint32_t want)
+static uint64_t tag(int fd, const fdw *w)
 {
-    struct epoll_event ev = {.events = want | EPOLLONESHOT, .data.u64 = (uint64_t)fd};
-    int how = w->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    return (uint64_t)(uint32_t)fd | (uint64_t)w->gen << 32;
+}
+
+/*
+ * Registers fd for `want` (edge-triggered), or checks and renews an existing
+ * registration: MOD resolves the fd number to the file it names now (ENOENT:
+ * the kernel holds none, ADD). Either way the kernel reports readiness it
+ * already has as an event. 0, or -errno (-EPERM: the file cannot be polled,
+ * e.g. a regular file).
+ */
+static int reg(ep *e, int fd, fdw *w, uint32_t want)
+{
+    struct epoll_event ev = {.events = want | EPOLLET, .data.u64 = tag(fd, w)};
+    int how = w->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     int r = epoll_ctl(e->epfd, how, fd, &ev);
     if (r < 0 && errno == ENOENT && how == EPOLL_CTL_MOD)
         r = epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev); /* closed and reused behind our back */
@@ -225,15 +289,125 @@ static int arm(ep *e, int fd, fdw *w, uint32_t want)
         r = epoll_ctl(e->epfd, EPOLL_CTL_MOD, fd, &ev);
     if (r < 0)
         return -errno;
-    w->in_set = true;
-    w->armed = want;
+    w->events = want;
+    w->since = 0; /* every wait on fd is covered by this registration now */
     return 0;
+}
+
+/* ---- the sweep ----------------------------------------------------------------------- */
+
+/*
+ * The sweep needs the loop awake once per period while the list is not
+ * empty. A timeout on every epoll_wait would do, but arming a timer per
+ * sleep is costly (in a VM each programs the timer device): a timerfd in the
+ * epoll set ticks once per period instead, started when the list fills and
+ * stopped when a sweep empties it. Without one, ep_poll cuts its timeout.
+ */
+#define TICK_TAG UINT64_MAX /* the timerfd's event data */
+
+static void ticker_set(ep *e, bool on)
+{
+    if (e->tfd < 0 || e->tfd_armed == on)
+        return;
+    struct timespec period = {.tv_sec = 0, .tv_nsec = 1L << SWEEP_SHIFT};
+    struct itimerspec its = {.it_interval = period, .it_value = period};
+    if (!on)
+        its = (struct itimerspec){0};
+    if (timerfd_settime(e->tfd, 0, &its, NULL) == 0)
+        e->tfd_armed = on;
+}
+
+static void ticker_open(ep *e)
+{
+    e->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (e->tfd < 0)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = TICK_TAG};
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ev) < 0) {
+        close(e->tfd);
+        e->tfd = -1;
+    }
+}
+
+/* A wait on fd trusts its kept registration: the sweep will check it if
+ * no event comes for a whole period. */
+static void trust(ep *e, int fd, fdw *w)
+{
+    if (e->sweep_len == 0) /* the period may be stale: nothing read the clock since */
+        e->epoch = (uint32_t)(iou__clock() >> SWEEP_SHIFT);
+    if (w->since == 0)
+        w->since = e->epoch + 1;
+    if (w->swept)
+        return;
+    if (e->sweep_len == e->sweep_cap) {
+        size_t cap = e->sweep_cap ? e->sweep_cap * 2 : 64;
+        int *t = realloc(e->sweep, cap * sizeof(*t));
+        if (t == NULL) { /* cannot track it: make the registration certain instead */
+            if (reg(e, fd, w, w->events) < 0) {
+                requeue_all(e, &w->in); /* each retries and reports its own error */
+                requeue_all(e, &w->out);
+            }
+            return;
+        }
+        e->sweep = t;
+        e->sweep_cap = cap;
+    }
+    e->sweep[e->sweep_len++] = fd;
+    w->swept = true;
+    ticker_set(e, true);
+}
+
+/* Whether fd stays in the sweep list: it still has waits that trust its
+ * registration, none of them for a whole period yet. An fd whose oldest such
+ * wait began two periods ago or more is re-registered (at least one whole
+ * period without an event). */
+static bool sweep_one(ep *e, int fd, fdw *w)
+{
+    if (w->since == 0 || !has_waiters(w) || w->events == 0) {
+        w->since = 0;
+        return false;
+    }
+    if (e->epoch - (w->since - 1) < 2)
+        return true;
+    if (reg(e, fd, w, w->events) < 0) {
+        requeue_all(e, &w->in);
+        requeue_all(e, &w->out);
+    }
+    return false;
+}
+
+/* Once per period: every fd of the list is checked (the list keeps the ones
+ * still to watch, in place). */
+static void sweep(ep *e)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < e->sweep_len; i++) {
+        int fd = e->sweep[i];
+        fdw *w = &e->fds[fd];
+        if (sweep_one(e, fd, w))
+            e->sweep[keep++] = fd;
+        else
+            w->swept = false;
+    }
+    e->sweep_len = keep;
+    if (keep == 0)
+        ticker_set(e, false);
 }
 
 /* ---- completing ------------------------------------------------------------------- */
 
+/* An operation that returns a new fd: whatever was known about that number
+ * belonged to a file closed behind iou's back. */
+static bool makes_fd(uint8_t kind)
+{
+    return kind == IOU__OP_ACCEPT || kind == IOU__OP_ACCEPT_MULTI ||
+           kind == IOU__OP_SOCKET || kind == IOU__OP_OPENAT;
+}
+
 static void finish(iou_loop *l, ep *e, iou__op *op, long res)
 {
+    if (res >= 0 && makes_fd(op->kind))
+        reset_fd(e, (int)res);
     op->be_state = ST_IDLE;
     e->completed++;
     iou__op_complete(l, op, (int)res, 0);
@@ -266,6 +440,8 @@ static void job_done(iou_loop *l, iou__job *j)
     long res = ej->res;
     ej->free_next = e->free_jobs;
     e->free_jobs = ej;
+    if (res >= 0 && makes_fd(op->kind))
+        reset_fd(e, (int)res);
     op->be_state = ST_IDLE;
     iou__op_complete(l, op, (int)res, 0);
 }
@@ -565,6 +741,14 @@ static verdict try_op(iou__op *op, long *res)
 
 /* ---- waiting ---------------------------------------------------------------------- */
 
+/* Kinds that re-register whenever they wait, rather than trust a kept
+ * registration: they wait rarely (once per connection, or on a listener),
+ * often on fds iou did not create. */
+static bool renews(uint8_t kind)
+{
+    return kind == IOU__OP_ACCEPT || kind == IOU__OP_ACCEPT_MULTI || kind == IOU__OP_CONNECT;
+}
+
 static void wait_on(iou_loop *l, ep *e, iou__op *op, verdict v)
 {
     fdw *w = entry(e, op->fd);
@@ -573,8 +757,9 @@ static void wait_on(iou_loop *l, ep *e, iou__op *op, verdict v)
         return;
     }
     uint32_t bit = v == WAIT_IN ? EPOLLIN : EPOLLOUT;
-    if (!(w->armed & bit)) {
-        int err = arm(e, op->fd, w, w->armed | bit);
+    bool trusted = (w->events & bit) && !renews(op->kind);
+    if (!trusted) {
+        int err = reg(e, op->fd, w, w->events | bit);
         if (err == -EPERM && (op->kind == IOU__OP_READ || op->kind == IOU__OP_WRITE)) {
             to_pool(l, e, op); /* a file epoll cannot watch: its calls do not wait */
             return;
@@ -586,6 +771,8 @@ static void wait_on(iou_loop *l, ep *e, iou__op *op, verdict v)
     }
     op->be_state = (v == WAIT_IN ? ST_WAIT_IN : ST_WAIT_OUT) | (op->be_state & ~ST_MASK);
     list_append(v == WAIT_IN ? &w->in : &w->out, op);
+    if (trusted)
+        trust(e, op->fd, w);
 }
 
 /* ---- multishot accept ---------------------------------------------------------------- */
@@ -610,6 +797,7 @@ static void accept_multi(iou_loop *l, ep *e, iou__op *op)
             finish(l, e, op, fd);
             return;
         }
+        reset_fd(e, (int)fd);
         e->completed++;
         iou__op_complete(l, op, (int)fd, IOU__CQE_MORE);
         if (op->be_state & ST_CANCELLED) {
@@ -622,33 +810,79 @@ static void accept_multi(iou_loop *l, ep *e, iou__op *op)
 
 /* ---- running the queue ---------------------------------------------------------------- */
 
-/*
- * Receive hint. A connection that answers requests (echo, RPC) receives
- * right after it sent, long before the peer's next message: trying the recv
- * first is a wasted system call. So once a receive on an fd found nothing at
- * its first try, the next ones arm the registration first and try only when
- * woken (arming reports data already there at once: only a loop turn is
- * lost if the hint is wrong). A receive that fills its whole buffer (a bulk
- * stream, data keeps coming) turns the hint off again. A stale hint (the fd
- * was reused) costs nothing but that turn.
- */
-static bool recv_waits_first(ep *e, const iou__op *op)
+/* The direction a transfer waits in when its fd is not ready (0: it does
+ * not wait, or must always try: connect and accept, see renews()). A
+ * MSG_DONTWAIT send or receive always tries: -EAGAIN is its answer. A
+ * table: this is asked twice per operation. */
+enum { DIR_FLAGGED = 1u << 31 }; /* send/recv kinds: MSG_DONTWAIT means 0 */
+static const uint32_t dir_of_kind[IOU__OP_KINDS] = {
+    [IOU__OP_RECV] = EPOLLIN | DIR_FLAGGED,
+    [IOU__OP_RECVMSG] = EPOLLIN | DIR_FLAGGED,
+    [IOU__OP_READ] = EPOLLIN,
+    [IOU__OP_SEND] = EPOLLOUT | DIR_FLAGGED,
+    [IOU__OP_SEND_ZC] = EPOLLOUT | DIR_FLAGGED,
+    [IOU__OP_SENDMSG] = EPOLLOUT | DIR_FLAGGED,
+    [IOU__OP_WRITE] = EPOLLOUT,
+};
+
+static uint32_t transfer_dir(const iou__op *op)
 {
-    if (op->kind != IOU__OP_RECV || (op->be_state & ST_RETRY) || (op->flags & MSG_DONTWAIT) ||
-        (size_t)op->fd >= e->nfds)
-        return false;
-    return e->fds[op->fd].wait_first;
+    uint32_t d = op->kind < IOU__OP_KINDS ? dir_of_kind[op->kind] : 0;
+    if ((d & DIR_FLAGGED) && (op->flags & MSG_DONTWAIT))
+        return 0;
+    return d & ~(uint32_t)DIR_FLAGGED;
 }
 
-static void recv_learn(ep *e, const iou__op *op, verdict v, long res)
+/* The fd is registered for op's direction and known not ready: trying would
+ * only say EAGAIN, and the next edge will wake op. */
+static bool known_idle(const ep *e, const iou__op *op)
 {
-    if (op->kind != IOU__OP_RECV || (size_t)op->fd >= e->nfds)
+    uint32_t dir = transfer_dir(op);
+    if (dir == 0 || op->fd < 0 || (size_t)op->fd >= e->nfds)
+        return false;
+    const fdw *w = &e->fds[op->fd];
+    if (!(w->events & dir))
+        return false;
+    return dir == EPOLLIN ? w->in_idle : w->out_idle;
+}
+
+/* Whether a stream socket: a short receive there means it was emptied.
+ * Looked up once per fd. */
+static bool is_stream(fdw *w, int fd)
+{
+    if (w->type == 0) {
+        int type = 0;
+        socklen_t tl = sizeof(type);
+        w->type = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ? 1 : (uint8_t)(type + 1);
+    }
+    return w->type == SOCK_STREAM + 1;
+}
+
+/*
+ * What a try says about readiness. EAGAIN: not ready (until the next edge).
+ * A stream receive that did not fill its buffer emptied the socket: data
+ * arriving after it raises an edge, so the next receive can wait at once (for
+ * a request/response connection that saves a failed recv per message).
+ * Datagrams are not so: a short one may leave others queued.
+ */
+static void learn(ep *e, const iou__op *op, verdict v, long res)
+{
+    uint32_t dir = transfer_dir(op);
+    if (dir == 0 || (size_t)op->fd >= e->nfds)
         return;
     fdw *w = &e->fds[op->fd];
-    if (v == WAIT_IN && !(op->be_state & ST_RETRY))
-        w->wait_first = true;
-    else if (v == DONE && res > 0 && (size_t)res >= io_len(op->len))
-        w->wait_first = false;
+    if (!(w->events & dir))
+        return; /* nothing registered: an edge may never come, keep trying first */
+    bool idle = v == WAIT_IN || v == WAIT_OUT;
+    if (!idle && op->kind == IOU__OP_RECV && !(op->flags & MSG_PEEK) && res > 0 &&
+        (size_t)res < io_len(op->len) && !(op->flags & MSG_WAITALL))
+        idle = is_stream(w, op->fd);
+    if (!idle)
+        return;
+    if (dir == EPOLLIN)
+        w->in_idle = true;
+    else
+        w->out_idle = true;
 }
 
 static void attempt(iou_loop *l, ep *e, iou__op *op)
@@ -662,19 +896,22 @@ static void attempt(iou_loop *l, ep *e, iou__op *op)
         accept_multi(l, e, op);
         return;
     }
-    if (recv_waits_first(e, op)) {
-        wait_on(l, e, op, WAIT_IN);
+    if (known_idle(e, op)) {
+        wait_on(l, e, op, transfer_dir(op) == EPOLLIN ? WAIT_IN : WAIT_OUT);
         return;
     }
     long res = 0;
     verdict v = try_op(op, &res);
-    recv_learn(e, op, v, res);
+    if (v == DONE)
+        learn(e, op, v, res);
     if (v == DONE)
         finish(l, e, op, res);
     else if (v == TO_POOL)
         to_pool(l, e, op);
-    else
+    else {
         wait_on(l, e, op, v);
+        learn(e, op, v, res);
+    }
 }
 
 /* Tries what was queued when it began; what completions queue meanwhile
@@ -689,21 +926,47 @@ static void run_queue(iou_loop *l, ep *e)
 
 /* ---- events ----------------------------------------------------------------------- */
 
-static void on_event(ep *e, int fd, uint32_t got)
+static void on_event(ep *e, uint64_t data, uint32_t got)
 {
-    if (fd < 0 || (size_t)fd >= e->nfds)
+    if (data == TICK_TAG) { /* a sweep tick: ep_poll's sweep_due looks at the clock */
+        uint64_t ticks; /* read: a periodic timerfd re-arms only when read */
+        ssize_t r = read(e->tfd, &ticks, sizeof(ticks));
+        (void)r;
+        return;
+    }
+    int fd = (int)(uint32_t)data;
+    if ((size_t)fd >= e->nfds)
         return;
     fdw *w = &e->fds[fd];
-    w->armed = 0; /* one-shot: it fired */
-    if (got & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+    if ((uint32_t)(data >> 32) != w->gen)
+        return; /* a registration of a file this fd number no longer names */
+    if (got & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+        w->in_idle = false;
         requeue_all(e, &w->in);
-    if (got & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-        requeue_all(e, &w->out);
-    uint32_t want = (w->in.head ? EPOLLIN : 0) | (w->out.head ? EPOLLOUT : 0);
-    if (want && arm(e, fd, w, want) < 0) {
-        requeue_all(e, &w->in); /* each retries and reports its own error */
+    }
+    if (got & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+        w->out_idle = false;
         requeue_all(e, &w->out);
     }
+    if (!has_waiters(w))
+        w->since = 0;
+}
+
+/* With trusting waits outstanding: runs the sweep when a new period began,
+ * and returns the timeout cut so the loop wakes for the next one. (The real
+ * clock, also under a virtual one: this is about the kernel's events.) */
+static uint64_t sweep_due(ep *e, uint64_t timeout_ns)
+{
+    uint64_t now = iou__clock();
+    uint32_t epoch = (uint32_t)(now >> SWEEP_SHIFT);
+    if (epoch != e->epoch) {
+        e->epoch = epoch;
+        sweep(e);
+    }
+    if (e->sweep_len == 0 || e->tfd_armed)
+        return timeout_ns; /* the ticker wakes the loop */
+    uint64_t next = ((now >> SWEEP_SHIFT) + 1) << SWEEP_SHIFT;
+    return next - now < timeout_ns ? next - now : timeout_ns;
 }
 
 static int epoll_wait_ns(ep *e, uint64_t timeout_ns)
@@ -748,12 +1011,14 @@ static int ep_poll(iou_loop *l, uint64_t timeout_ns)
         timeout_ns = 0; /* tasks are ready, or work is queued: do not sleep */
     }
     e->skipped = false;
+    if (e->sweep_len)
+        timeout_ns = sweep_due(e, timeout_ns);
     l->counters.enters++; /* the epoll analogue of io_uring_enter (stats) */
     int n = epoll_wait_ns(e, timeout_ns);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++)
-        on_event(e, (int)e->ev[i].data.u64, e->ev[i].events);
+        on_event(e, e->ev[i].data.u64, e->ev[i].events);
     run_queue(l, e);
     return 0;
 }
@@ -770,20 +1035,9 @@ static void ep_submit(iou_loop *l, iou__op *op)
 /* Closing through iou: operations still waiting on the fd stay parked until
  * cancelled (as io_uring's keep the file), but no longer on this fd number,
  * which the kernel may hand out again. */
-static void forget_fd(ep *e, int fd)
+static void ep_forget(iou_loop *l, int fd)
 {
-    if (fd < 0 || (size_t)fd >= e->nfds)
-        return;
-    fdw *w = &e->fds[fd];
-    waitlist *lists[2] = {&w->in, &w->out};
-    for (int i = 0; i < 2; i++) {
-        for (iou__op *op = lists[i]->head; op; op = op->be_next)
-            op->be_state = ST_ORPHAN | (op->be_state & ~ST_MASK);
-        lists[i]->head = lists[i]->tail = NULL;
-    }
-    w->armed = 0;
-    w->in_set = false;
-    w->wait_first = false;
+    reset_fd(ep_of(l), fd);
 }
 
 static void ep_cancel(iou_loop *l, iou__op *op)
@@ -798,6 +1052,8 @@ static void ep_cancel(iou_loop *l, iou__op *op)
     case ST_WAIT_OUT: {
         fdw *w = &e->fds[op->fd];
         list_remove(state(op) == ST_WAIT_IN ? &w->in : &w->out, op);
+        if (!has_waiters(w))
+            w->since = 0;
         op->be_state |= ST_CANCELLED;
         enqueue(e, op);
         break;
@@ -824,6 +1080,8 @@ static int ep_init(iou_loop *l, unsigned entries)
         return err;
     }
     e->q_tail = &e->q_head;
+    ticker_open(e); /* with the loop, not on first use: it must not take an fd
+                       number the program may believe is closed */
     l->backend_data = e;
     return 0;
 }
@@ -832,12 +1090,15 @@ static void ep_fini(iou_loop *l)
 {
     ep *e = ep_of(l);
     close(e->epfd);
+    if (e->tfd >= 0)
+        close(e->tfd);
     while (e->free_jobs) {
         struct ep_job *j = e->free_jobs;
         e->free_jobs = j->free_next;
         free(j);
     }
     free(e->fds);
+    free(e->sweep);
     free(e);
     l->backend_data = NULL;
 }
@@ -845,7 +1106,7 @@ static void ep_fini(iou_loop *l)
 static void ep_submit_op(iou_loop *l, iou__op *op)
 {
     if (op->kind == IOU__OP_CLOSE)
-        forget_fd(ep_of(l), op->fd);
+        ep_forget(l, op->fd);
     ep_submit(l, op);
 }
 
@@ -856,4 +1117,5 @@ const iou__backend iou__backend_epoll = {
     .submit = ep_submit_op,
     .cancel = ep_cancel,
     .poll = ep_poll,
+    .forget = ep_forget,
 };

@@ -281,6 +281,7 @@ void iou_loop_free(iou_loop *l)
     iou__fixed_bufs_fini(l); /* the same for registered buffers and files */
     iou__fixed_files_fini(l);
     iou__read_fastpath_fini(l);
+    iou__spill_cache_fini(l);
     iou__remote_fini(l);     /* takes the wake-up read back from the kernel */
     l->backend->fini(l);
     iou__fault_fini(l);

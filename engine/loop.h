@@ -41,6 +41,15 @@ typedef struct iou__counters {
     uint64_t cqes, cancels, enters, sq_full, cq_overflows;
 } iou__counters;
 
+/* Freed stream spill blocks kept for reuse (stream_queue.c): a stream
+ * without a buffer ring receives each message into one. All of one size. */
+enum { IOU__SPILL_CACHE = 16 };
+typedef struct iou__spill_cache {
+    size_t size;
+    unsigned n;
+    void *blk[IOU__SPILL_CACHE];
+} iou__spill_cache;
+
 struct iou_loop {
     iou_task *current; /* running task; NULL while the loop itself runs */
     iou__ctx sched_ctx;
@@ -83,6 +92,7 @@ struct iou_loop {
     struct iou__remote *remote;   /* the inbox other threads post to (remote.c) */
     struct iou__fault *fault;     /* fault injection, NULL when off (fault.c) */
     unsigned disabled;            /* features masked by IOU_TEST_DISABLE (feature_mask.h) */
+    iou__spill_cache spills;      /* stream_queue.c */
 };
 
 /* iou__op_complete after its trace check: counts the completion, stores the
@@ -171,6 +181,7 @@ void iou__fixed_bufs_fini(iou_loop *l);
 void iou__fixed_files_fini(iou_loop *l);
 void iou__read_fastpath_init(iou_loop *l, bool enabled);
 void iou__read_fastpath_fini(iou_loop *l);
+void iou__spill_cache_fini(iou_loop *l);
 
 /* Monotonic clock, nanoseconds. */
 uint64_t iou__clock(void);

@@ -32,8 +32,12 @@ int iou_close(int fd)
 {
     iou__read_fastpath_forget(fd);
     iou_task *t = iou__current();
-    if (t == NULL)
+    if (t == NULL) {
+        iou_loop *l = iou__loop();
+        if (l && l->backend->forget)
+            l->backend->forget(l, fd); /* the epoll backend's kept registration */
         return (int)iou__syscall_result(close(fd));
+    }
     iou__op op;
     iou__op_prep(&op, IOU__OP_CLOSE, fd, NULL, 0, 0);
     return iou__op_await_uninterruptible(t, &op);

@@ -46,6 +46,7 @@ struct iou_stream {
     iou__rx_link link;   /* in the ring's list of armed multishots */
     unsigned char *spill;
     size_t spill_off, spill_len;
+    size_t spill_cap;    /* the spill's allocated size */
     size_t queued;       /* bytes in the queue of ring buffers, head_off excluded */
     iou__chunk *q;       /* ring of queued buffers: q_inline or a heap array */
     uint32_t q_cap, q_head, q_count;
@@ -98,6 +99,14 @@ int iou__stream_unread(iou_stream *s, const void *data, size_t n);
  * buffer went back to the ring and the bytes are lost: the caller fails the
  * stream). */
 int iou__stream_push(iou_stream *s, unsigned bid, uint32_t len);
+
+/* A spill block of size bytes (from the loop's cache when it holds that
+ * size), or NULL when out of memory. */
+void *iou__spill_get(size_t size);
+
+/* Gives back a spill block of cap bytes: kept by the loop's cache while it
+ * has room, else freed. */
+void iou__spill_put(void *p, size_t cap);
 
 /* Gives every queued buffer back and frees the spill. */
 void iou__stream_queue_drop(iou_stream *s);

@@ -4,6 +4,7 @@
  * and the queue falls back to its inline slots.
  */
 #include "stream.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -21,11 +22,49 @@ static iou__chunk *head(const iou_stream *s)
     return &s->q[s->q_head];
 }
 
+/* ---- the loop's cache of spill blocks ---------------------------------------------
+ * Without a buffer ring (the epoll backend, a stream in direct mode) a stream
+ * receives each message into a fresh spill and frees it once consumed: a
+ * malloc and a free per message, and glibc serves 4 KiB blocks outside its
+ * thread cache. A few blocks kept per loop (bounded: IOU__SPILL_CACHE) make
+ * that a pointer pop and push. */
+
+void *iou__spill_get(size_t size)
+{
+    iou_loop *l = iou__loop();
+    if (l && l->spills.n && l->spills.size == size)
+        return l->spills.blk[--l->spills.n];
+    return malloc(size);
+}
+
+void iou__spill_put(void *p, size_t cap)
+{
+    iou_loop *l = iou__loop();
+    if (p == NULL || l == NULL || cap == 0) {
+        free(p);
+        return;
+    }
+    iou__spill_cache *c = &l->spills;
+    if (c->n == 0)
+        c->size = cap; /* an empty cache takes the size it is given */
+    if (c->size != cap || c->n == IOU__SPILL_CACHE) {
+        free(p);
+        return;
+    }
+    c->blk[c->n++] = p;
+}
+
+void iou__spill_cache_fini(iou_loop *l)
+{
+    while (l->spills.n)
+        free(l->spills.blk[--l->spills.n]);
+}
+
 static void spill_free(iou_stream *s)
 {
-    free(s->spill);
+    iou__spill_put(s->spill, s->spill_cap);
     s->spill = NULL;
-    s->spill_off = s->spill_len = 0;
+    s->spill_off = s->spill_len = s->spill_cap = 0;
 }
 
 /* The queue went empty: give back a heap array, so idle streams hold none. */
@@ -91,6 +130,7 @@ int iou__stream_unread(iou_stream *s, const void *data, size_t n)
     spill_free(s);
     s->spill = p;
     s->spill_len = len;
+    s->spill_cap = len;
     return 0;
 }
 

@@ -180,17 +180,18 @@ static ssize_t recv_into(iou_stream *s, void *buf, size_t len, int flags)
 static ssize_t recv_spill(iou_stream *s, int flags)
 {
     size_t size = iou__bufring_buf_size(iou__loop());
-    unsigned char *p = malloc(size);
+    unsigned char *p = iou__spill_get(size);
     if (p == NULL)
         return -ENOMEM;
     ssize_t n = recv_into(s, p, size, flags);
     if (n <= 0) {
-        free(p);
+        iou__spill_put(p, size);
         return n;
     }
     s->spill = p;
     s->spill_off = 0;
     s->spill_len = (size_t)n;
+    s->spill_cap = size;
     return n;
 }
 

@@ -489,7 +489,12 @@ typedef struct iou_loop_opts {
  *     as one io_uring has already started does;
  *   - on a blocking-mode fd, accept and connect set O_NONBLOCK for the
  *     duration of one system call (there is no per-call flag), which another
- *     thread blocking on the same socket at that instant would notice.
+ *     thread blocking on the same socket at that instant would notice;
+ *   - the epoll backend keeps each fd's registration between operations, so
+ *     close fds through iou_close(): an fd closed with close(2) and its
+ *     number reused by a file iou did not create (socket(2), open(2)) can
+ *     delay the first waits on the new file by up to about 100 ms (never
+ *     longer: a wait without an event for a whole period re-registers).
  */
 
 /* The backend of this thread's loop ("io_uring" or "epoll"), or NULL when
