@@ -535,6 +535,51 @@ static bool enter_needed(iou_loop *l, uring *u)
     return l->ops_inflight && !(u->setup_flags & IORING_SETUP_TASKRUN_FLAG);
 }
 
+/* Hands the kernel every SQE prepared since the last enter (liburing's own
+ * flush: the SQ array maps slot i to SQE i since setup, so publishing the
+ * tail is all) and returns how many it has not consumed yet. */
+static unsigned flush_sq(struct io_uring_sq *sq)
+{
+    unsigned tail = sq->sqe_tail;
+    if (sq->sqe_head != tail) {
+        sq->sqe_head = tail;
+        io_uring_smp_store_release(sq->ktail, tail);
+    }
+    return tail - IO_URING_READ_ONCE(*sq->khead);
+}
+
+/*
+ * The blocking wait: one io_uring_enter that submits what is queued and
+ * waits for a completion, for at most timeout_ns (IOU__NEVER: no limit),
+ * the bound passed in EXT_ARG. It is the syscall liburing's
+ * io_uring_submit_and_wait_timeout makes, without the ~150 instructions of
+ * its CQ peeking and retry loop around it: a sleeping loop pays this twice
+ * per request-response (bench/RESULTS.md, the 1x64 echo cell). Without
+ * EXT_ARG the bound is a timeout SQE, which liburing prepares.
+ */
+static int enter_and_wait(uring *u, uint64_t timeout_ns)
+{
+    struct io_uring *r = &u->ring;
+    if (timeout_ns != IOU__NEVER && !(r->features & IORING_FEAT_EXT_ARG)) {
+        struct __kernel_timespec ts = {.tv_sec = (long long)(timeout_ns / 1000000000u),
+                                       .tv_nsec = (long long)(timeout_ns % 1000000000u)};
+        struct io_uring_cqe *cqe;
+        return io_uring_submit_and_wait_timeout(r, &cqe, 1, &ts, NULL);
+    }
+    unsigned flags = IORING_ENTER_GETEVENTS;
+    if (u->registered_fd)
+        flags |= IORING_ENTER_REGISTERED_RING;
+    unsigned submit = flush_sq(&r->sq);
+    if (timeout_ns == IOU__NEVER)
+        return io_uring_enter2((unsigned)r->enter_ring_fd, submit, 1, flags, NULL, _NSIG / 8);
+    struct __kernel_timespec ts = {.tv_sec = (long long)(timeout_ns / 1000000000u),
+                                   .tv_nsec = (long long)(timeout_ns % 1000000000u)};
+    struct io_uring_getevents_arg arg = {.ts = (uint64_t)(uintptr_t)&ts};
+    /* With EXT_ARG the "sigset" argument is the getevents arg (liburing's own cast). */
+    return io_uring_enter2((unsigned)r->enter_ring_fd, submit, 1, flags | IORING_ENTER_EXT_ARG,
+                           (sigset_t *)(void *)&arg, sizeof(arg));
+}
+
 static int uring_poll(iou_loop *l, uint64_t timeout_ns)
 {
     uring *u = uring_of(l);
@@ -545,15 +590,8 @@ static int uring_poll(iou_loop *l, uint64_t timeout_ns)
             ret = io_uring_submit_and_get_events(&u->ring);
         }
     } else {
-        struct __kernel_timespec ts, *tsp = NULL;
-        if (timeout_ns != IOU__NEVER) {
-            ts.tv_sec = (long long)(timeout_ns / 1000000000u);
-            ts.tv_nsec = (long long)(timeout_ns % 1000000000u);
-            tsp = &ts;
-        }
-        struct io_uring_cqe *cqe;
         l->counters.enters++;
-        ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
+        ret = enter_and_wait(u, timeout_ns);
     }
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
         return ret;

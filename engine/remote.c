@@ -335,9 +335,12 @@ bool iou__remote_sleep(iou_loop *l)
     return true;
 }
 
+/* A plain store, no fence: a producer that still sees the flag raised only
+ * sends one wake-up too many, which the next sleep absorbs. The loop pays
+ * this on every wake-up (twice per request-response of a lone connection). */
 void iou__remote_awake(iou_loop *l)
 {
-    atomic_store(&l->remote->sleeping, 0);
+    atomic_store_explicit(&l->remote->sleeping, 0, memory_order_relaxed);
 }
 
 void iou__remote_cqe(iou_loop *l, uint64_t data, int res)
