@@ -7,6 +7,7 @@
 #define IOU_TEST_CAPTURE_H
 
 #include "check.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,19 @@ static inline char *capture_end(capture *c)
     CHECK(dup2(c->saved, STDERR_FILENO) == STDERR_FILENO);
     close(c->saved);
     close(c->fd);
+    return text;
+}
+
+/* Runs main_fn on a new loop with opts (skips without io_uring or epoll),
+ * checks it returned 0, and returns what was written to stderr meanwhile
+ * (free() it). */
+static inline char *capture_run(iou_fn main_fn, void *arg, const iou_loop_opts *opts)
+{
+    capture c;
+    capture_begin(&c);
+    int r = run_ex_or_skip(main_fn, arg, opts);
+    char *text = capture_end(&c);
+    CHECK_EQ(r, 0);
     return text;
 }
 

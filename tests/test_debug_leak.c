@@ -64,22 +64,11 @@ static int main_task(void *arg)
     return 0;
 }
 
-static char *run_captured(bool debug)
-{
-    iou_loop_opts opts = {.debug = debug};
-    capture c;
-    capture_begin(&c);
-    int r = run_ex_or_skip(main_task, NULL, &opts);
-    char *text = capture_end(&c);
-    CHECK_EQ(r, 0);
-    return text;
-}
-
 int main(void)
 {
     watchdog(60);
     unsetenv("IOU_DEBUG");
-    char *text = run_captured(true);
+    char *text = capture_run(main_task, NULL, &(iou_loop_opts){.debug = true});
     expect_in(text, "iou: debug: task 'sleeper' (spawned at test_debug_leak.c:");
     expect_in(text, " in main_task) was never joined or detached: still parked at loop end");
     expect_in(text, "iou: debug: task 'quitter' (spawned at test_debug_leak.c:");
@@ -100,7 +89,7 @@ int main(void)
     fputs(text, stderr);
     free(text);
 
-    text = run_captured(false);
+    text = capture_run(main_task, NULL, &(iou_loop_opts){.debug = false});
     expect_not_in(text, "iou: debug:");
     free(text);
     printf("loop-end report: unjoined, finished, abandoned; deep task used %zu bytes\n", used);

@@ -90,17 +90,6 @@ static int main_task(void *arg)
     return 0;
 }
 
-static char *run_captured(bool debug)
-{
-    iou_loop_opts opts = {.debug = debug};
-    capture c;
-    capture_begin(&c);
-    int r = run_ex_or_skip(main_task, NULL, &opts);
-    char *text = capture_end(&c);
-    CHECK_EQ(r, 0);
-    return text;
-}
-
 /* ---- the wrong thread, in a child process (it aborts) ---------------------- */
 
 static void *cancel_from_thread(void *arg)
@@ -154,7 +143,7 @@ int main(void)
 {
     watchdog(60);
     unsetenv("IOU_DEBUG");
-    char *text = run_captured(true);
+    char *text = capture_run(main_task, NULL, &(iou_loop_opts){.debug = true});
     expect_in(text, "iou: debug: misuse: iou_join of an already joined (freed) task 'twice' "
                     "(spawned at test_debug_misuse.c:");
     expect_in(text, "(called from task 'main')");
@@ -168,7 +157,7 @@ int main(void)
     fputs(text, stderr);
     free(text);
 
-    text = run_captured(false);
+    text = capture_run(main_task, NULL, &(iou_loop_opts){.debug = false});
     expect_not_in(text, "iou: debug:");
     free(text);
 

@@ -70,12 +70,7 @@ static int main_task(void *arg)
 static char *run_captured(bool debug)
 {
     iou_loop_opts opts = {.debug = debug, .slow_task_ns = MS(THRESHOLD_MS)};
-    capture c;
-    capture_begin(&c);
-    int r = run_ex_or_skip(main_task, NULL, &opts);
-    char *text = capture_end(&c);
-    CHECK_EQ(r, 0);
-    return text;
+    return capture_run(main_task, NULL, &opts);
 }
 
 int main(void)

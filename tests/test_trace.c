@@ -28,16 +28,6 @@ static int main_task(void *arg)
     return 0;
 }
 
-static char *run_captured(const iou_loop_opts *opts, int *fds)
-{
-    capture c;
-    capture_begin(&c);
-    int r = run_ex_or_skip(main_task, fds, opts);
-    char *text = capture_end(&c);
-    CHECK_EQ(r, 0);
-    return text;
-}
-
 static int count(const char *text, const char *needle)
 {
     int n = 0;
@@ -56,7 +46,7 @@ int main(void)
     fds[2] = 1000; /* not open */
 
     iou_loop_opts opts = {.trace = true};
-    char *text = run_captured(&opts, fds);
+    char *text = capture_run(main_task, fds, &opts);
     char want[96];
     expect_in(text, "iou: trace: submit nop task 'main'\n");
     expect_in(text, "iou: trace: done   nop res=0 task 'main' ");
@@ -75,11 +65,11 @@ int main(void)
 
     /* The environment switches it on too; off by default. */
     setenv("IOU_TRACE", "1", 1);
-    text = run_captured(NULL, fds);
+    text = capture_run(main_task, fds, NULL);
     CHECK_EQ(count(text, "iou: trace: "), 8);
     free(text);
     unsetenv("IOU_TRACE");
-    text = run_captured(NULL, fds);
+    text = capture_run(main_task, fds, NULL);
     expect_not_in(text, "iou: trace:");
     free(text);
     close(fds[0]);
