@@ -8,11 +8,12 @@
 #ifndef IOU_SPIN_H
 #define IOU_SPIN_H
 
+#include "loop.h" /* iou__clock */
+
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #define IOU__SPIN_LOOKS 8 /* between yields: 0.2 us of pauses on recent x86 */
 
@@ -27,27 +28,20 @@ static inline void iou__cpu_relax(void)
 #endif
 }
 
-static inline uint64_t iou__spin_clock(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Spins until ready(arg) (true) or ns passed (false). Between rounds of
  * looks it gives the CPU away: the thread it waits for may be runnable on
  * this very CPU (two CPUs, other load), and would otherwise wait for the
  * spin to end. With nobody else runnable, sched_yield returns at once. */
 static inline bool iou__spin_until(bool (*ready)(const void *arg), const void *arg, uint64_t ns)
 {
-    uint64_t start = iou__spin_clock();
+    uint64_t start = iou__clock();
     for (;;) {
         for (int i = 0; i < IOU__SPIN_LOOKS; i++) {
             if (ready(arg))
                 return true;
             iou__cpu_relax();
         }
-        if (iou__spin_clock() - start >= ns)
+        if (iou__clock() - start >= ns)
             return ready(arg);
         sched_yield();
     }
