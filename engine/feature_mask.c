@@ -14,6 +14,7 @@ static const struct {
     {"defer_taskrun", IOU__FEAT_DEFER_TASKRUN}, {"coop_taskrun", IOU__FEAT_COOP_TASKRUN},
     {"multishot", IOU__FEAT_MULTISHOT},         {"bufring", IOU__FEAT_BUFRING},
     {"ext_arg", IOU__FEAT_EXT_ARG},             {"registered_ring", IOU__FEAT_REGISTERED_RING},
+    {"direct_send", IOU__FEAT_DIRECT_SEND},
 };
 
 static unsigned bit_of(const char *name, size_t len)

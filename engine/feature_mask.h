@@ -21,6 +21,8 @@ enum iou__feature {
     IOU__FEAT_BUFRING = 1u << 3,         /* the provided-buffer ring */
     IOU__FEAT_EXT_ARG = 1u << 4,         /* timed waits without a timeout SQE */
     IOU__FEAT_REGISTERED_RING = 1u << 5, /* the ring fd registered */
+    IOU__FEAT_DIRECT_SEND = 1u << 6,     /* a lone send made with send(2) before sleeping
+                                            (backend_uring.c; not a kernel feature) */
 };
 
 /* The mask IOU_TEST_DISABLE asks for (0 when unset). Unknown names are

@@ -39,6 +39,7 @@ typedef struct iou__counters {
     uint64_t submitted[IOU__OP_KINDS];
     uint64_t completed[IOU__OP_KINDS];
     uint64_t cqes, cancels, enters, sq_full, cq_overflows;
+    uint64_t direct_sends; /* operations counted in submitted that never became an SQE */
 } iou__counters;
 
 /* Freed stream spill blocks kept for reuse (stream_queue.c): a stream

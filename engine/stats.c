@@ -69,11 +69,14 @@ static void gather(iou_loop *l, iou_loop_stats *all)
         all->completed[k] = c->completed[k];
         all->sqes += c->submitted[k];
     }
-    all->cqes = c->cqes;
+    /* A direct send is an operation, but it made no SQE and had no CQE. */
+    all->sqes -= c->direct_sends;
+    all->cqes = c->cqes - c->direct_sends;
     all->cancels = c->cancels;
     all->enters = c->enters;
     all->sq_full = c->sq_full;
     all->cq_overflows = c->cq_overflows;
+    all->sends_direct = c->direct_sends;
     all->enobufs = l->bufring ? l->bufring->stats.enobufs : 0;
     all->tasks_alive = l->tasks_alive;
     all->timers_pending = l->timers.len;

@@ -439,7 +439,12 @@ IOU_API int iou_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 IOU_API ssize_t iou_recv(int fd, void *buf, size_t len, int flags);
 
 /* send(2). Returns bytes sent (may be short) or -errno. MSG_NOSIGNAL is
- * always added: a closed peer gives -EPIPE, never SIGPIPE. */
+ * always added: a closed peer gives -EPIPE, never SIGPIPE. On the io_uring
+ * backend, a send that is the loop's only queued submission when the loop
+ * has nothing else to run is made with send(2) and MSG_DONTWAIT instead of
+ * an SQE (same result; a full socket still goes to the ring and waits):
+ * one system call per request-response instead of two enters. Not for
+ * MSG_WAITALL or registered files; iou_loop_stats.sends_direct counts them. */
 IOU_API ssize_t iou_send(int fd, const void *buf, size_t len, int flags);
 
 /* ------------------------------------------------------------------------ */
@@ -1295,6 +1300,9 @@ typedef struct iou_loop_stats {
     size_t ops_in_flight;   /* operations the kernel holds */
     size_t stacks_in_use;   /* task stacks in use */
     size_t stacks_pooled;   /* mapped stacks waiting in the pool */
+    uint64_t sends_direct;  /* iou_send()s made with send(2) as the loop was about to
+                               sleep (io_uring backend; counted in submitted and
+                               completed, not in sqes or cqes): see iou_send() */
 } iou_loop_stats;
 
 /*

@@ -135,8 +135,10 @@ int main(void)
     setenv("IOU_TEST_DISABLE_SAVED", getenv("IOU_TEST_DISABLE") ? getenv("IOU_TEST_DISABLE") : "", 1);
     setenv("IOU_TEST_DISABLE", "multishot,,ext_arg", 1);
     CHECK_EQ(iou__features_disabled_env(), IOU__FEAT_MULTISHOT | IOU__FEAT_EXT_ARG);
+    setenv("IOU_TEST_DISABLE", "direct_send", 1); /* iou's own shortcut (test_direct_send) */
+    CHECK_EQ(iou__features_disabled_env(), IOU__FEAT_DIRECT_SEND);
     setenv("IOU_TEST_DISABLE", "all", 1);
-    CHECK_EQ(iou__features_disabled_env() & 0x3f, 0x3f);
+    CHECK_EQ(iou__features_disabled_env() & 0x7f, 0x7f);
     setenv("IOU_TEST_DISABLE", getenv("IOU_TEST_DISABLE_SAVED"), 1);
     masked = iou__features_disabled_env();
     CHECK_EQ(run_or_skip(main_task, NULL), 0);

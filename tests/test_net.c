@@ -141,11 +141,15 @@ static int dial_main(void *arg)
         dial_case("", "::1");     /* dual-stack: IPv6 too */
     }
     CHECK_EQ(iou_listen_tcp("example.com", 0, 1), -EINVAL);
-    /* Refused: nothing left open behind it (the fd count is checked in main). */
-    int lfd = iou_listen_tcp("127.0.0.1", 0, 1);
-    int port = iou_local_port(lfd);
-    CHECK_EQ(iou_close(lfd), 0);
+    /* Refused: nothing left open behind it (the fd count is checked in main).
+     * The port stays bound, not listening, so no other test can take it. */
+    int bound = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in any = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_EQ(bind(bound, (struct sockaddr *)&any, sizeof(any)), 0);
+    int port = iou_local_port(bound);
+    CHECK(port > 0);
     CHECK_EQ(iou_dial_tcp("127.0.0.1", (uint16_t)port), -ECONNREFUSED);
+    close(bound);
     return 0;
 }
 
