@@ -10,28 +10,9 @@
  */
 #include "testutil.h"
 
-#include <fcntl.h>
 #include <sys/socket.h>
 
 static bool expect_direct; /* io_uring backend, direct sends not masked */
-
-static int send_kind(void)
-{
-    for (int i = 0; iou_op_kind_name(i); i++)
-        if (strcmp(iou_op_kind_name(i), "send") == 0)
-            return i;
-    CHECK(!"no send kind");
-    return -1;
-}
-
-static iou_loop_stats stats(void)
-{
-    iou_loop_stats st = {.size = sizeof(st)};
-    CHECK_EQ(iou_loop_get_stats(NULL, &st), 0);
-    return st;
-}
-
-#define DELTA(field) ((long long)(after.field - before.field))
 
 static void stream_pair(int sv[2])
 {
@@ -43,9 +24,9 @@ static void lone_send(void)
 {
     int sv[2];
     stream_pair(sv);
-    iou_loop_stats before = stats();
+    iou_loop_stats before = loop_stats();
     CHECK_EQ(iou_send(sv[0], "hello", 5, 0), 5);
-    iou_loop_stats after = stats();
+    iou_loop_stats after = loop_stats();
     CHECK_EQ(DELTA(sends_direct), expect_direct ? 1 : 0);
     if (expect_direct) {
         CHECK_EQ(DELTA(sqes), 0);
@@ -77,12 +58,12 @@ static void batched_sends(void)
     stream_pair(a);
     stream_pair(b);
     sender sa = {a[0], "first"}, sb = {b[0], "second"};
-    iou_loop_stats before = stats();
+    iou_loop_stats before = loop_stats();
     iou_task *ta = spawn_checked(send_one, &sa);
     iou_task *tb = spawn_checked(send_one, &sb);
     CHECK_EQ(iou_join(ta), 5);
     CHECK_EQ(iou_join(tb), 6);
-    iou_loop_stats after = stats();
+    iou_loop_stats after = loop_stats();
     CHECK_EQ(DELTA(sends_direct), 0);
     if (!on_epoll())
         CHECK(DELTA(sqes) >= 2);
@@ -140,21 +121,21 @@ static void full_socket(void)
     int sv[2];
     stream_pair(sv);
     drainer d = {sv[1], fill(sv[0])};
-    iou_loop_stats before = stats();
+    iou_loop_stats before = loop_stats();
     iou_task *t = spawn_checked(drain_later, &d);
     settle(); /* it waits on its timer: the loop has nothing else to run */
     CHECK_EQ(iou_send(sv[0], "late", 4, 0), 4);
-    iou_loop_stats after = stats();
+    iou_loop_stats after = loop_stats();
     CHECK_EQ(DELTA(sends_direct), 0);
     CHECK_EQ(iou_join(t), 0);
     char buf[8];
     CHECK_EQ(iou_recv(sv[1], buf, sizeof(buf), 0), 4);
     CHECK(memcmp(buf, "late", 4) == 0);
 
-    before = stats();
+    before = loop_stats();
     CHECK_EQ(iou_send(sv[0], "a", 1, 0), 1); /* skipped: the kernel sends it */
     CHECK_EQ(iou_send(sv[0], "b", 1, 0), 1); /* direct again */
-    after = stats();
+    after = loop_stats();
     CHECK_EQ(DELTA(sends_direct), expect_direct ? 1 : 0);
     CHECK_EQ(iou_recv(sv[1], buf, sizeof(buf), 0), 2);
     CHECK(memcmp(buf, "ab", 2) == 0);
@@ -168,10 +149,10 @@ static void closed_peer(void)
     int sv[2];
     stream_pair(sv);
     close(sv[1]);
-    iou_loop_stats before = stats();
+    iou_loop_stats before = loop_stats();
     CHECK_EQ(iou_send(sv[0], "x", 1, 0), -EPIPE);
     CHECK_EQ(iou_send(-1, "x", 1, 0), -EBADF);
-    iou_loop_stats after = stats();
+    iou_loop_stats after = loop_stats();
     CHECK_EQ(DELTA(sends_direct), expect_direct ? 2 : 0);
     close(sv[0]);
 }
@@ -205,7 +186,7 @@ static void long_transfer(void)
     int sv[2];
     stream_pair(sv);
     transfer x = {sv[0], (uint32_t)rng_seed()};
-    iou_loop_stats before = stats();
+    iou_loop_stats before = loop_stats();
     iou_task *t = spawn_checked(transfer_sender, &x);
     static unsigned char buf[65536];
     size_t got = 0;
@@ -216,8 +197,8 @@ static void long_transfer(void)
         got += (size_t)n;
     }
     CHECK_EQ(iou_join(t), 0);
-    iou_loop_stats after = stats();
-    printf("transfer: %lld sends, %lld direct\n", DELTA(submitted[send_kind()]),
+    iou_loop_stats after = loop_stats();
+    printf("transfer: %lld sends, %lld direct\n", DELTA(submitted[op_kind("send")]),
            DELTA(sends_direct));
     if (expect_direct)
         CHECK(DELTA(sends_direct) > 0);

@@ -148,11 +148,7 @@ static int body(void *arg)
 static int stats_main(void *arg)
 {
     (void)arg;
-    int kind = -1;
-    for (int k = 0; iou_op_kind_name(k); k++)
-        if (strcmp(iou_op_kind_name(k), "copy_file_range") == 0)
-            kind = k;
-    CHECK(kind >= 0);
+    int kind = op_kind("copy_file_range");
     iou_loop_stats before = {.size = sizeof(before)}, after = {.size = sizeof(after)};
     CHECK_EQ(iou_loop_get_stats(NULL, &before), 0);
     int src = open_name("src", O_RDONLY), dst = open_name("dst", O_RDWR | O_CREAT | O_TRUNC);

@@ -9,24 +9,6 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-static int kind(const char *name)
-{
-    for (int i = 0; iou_op_kind_name(i); i++)
-        if (strcmp(iou_op_kind_name(i), name) == 0)
-            return i;
-    CHECK(!"no such kind");
-    return -1;
-}
-
-static iou_loop_stats stats(void)
-{
-    iou_loop_stats st = {.size = sizeof(st)};
-    CHECK_EQ(iou_loop_get_stats(NULL, &st), 0);
-    return st;
-}
-
-#define DELTA(field) ((long long)(after.field - before.field))
-
 static int sleeper(void *arg)
 {
     (void)arg;
@@ -51,7 +33,7 @@ static void check_counts(void)
     CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     CHECK_EQ(pipe(p), 0);
     char buf[8];
-    iou_loop_stats before = stats();
+    iou_loop_stats before = loop_stats();
     for (int i = 0; i < 10; i++)
         CHECK_EQ(iou_nop(), 0);
     for (int i = 0; i < 3; i++) {
@@ -67,7 +49,7 @@ static void check_counts(void)
         s[i] = spawn_checked(sleeper, NULL);
     iou_task *r = spawn_checked(reader, &sv[1]);
     CHECK_EQ(iou_yield(), 0); /* all park */
-    iou_loop_stats during = stats();
+    iou_loop_stats during = loop_stats();
     CHECK_EQ(during.timers_pending, before.timers_pending + 5);
     CHECK_EQ(during.tasks_alive, before.tasks_alive + 6);
     CHECK_EQ(during.stacks_in_use, before.stacks_in_use + 6);
@@ -78,15 +60,15 @@ static void check_counts(void)
     }
     iou_cancel(r);
     CHECK_EQ(iou_join(r), -ECANCELED);
-    iou_loop_stats after = stats();
+    iou_loop_stats after = loop_stats();
 
-    CHECK_EQ(DELTA(submitted[kind("nop")]), 10);
-    CHECK_EQ(DELTA(completed[kind("nop")]), 10);
-    CHECK_EQ(DELTA(submitted[kind("write")]), 3);
-    CHECK_EQ(DELTA(completed[kind("read")]), 3);
-    CHECK_EQ(DELTA(submitted[kind("send")]), 2);
-    CHECK_EQ(DELTA(submitted[kind("recv")]), 3); /* two, and the cancelled one */
-    CHECK_EQ(DELTA(completed[kind("recv")]), 3);
+    CHECK_EQ(DELTA(submitted[op_kind("nop")]), 10);
+    CHECK_EQ(DELTA(completed[op_kind("nop")]), 10);
+    CHECK_EQ(DELTA(submitted[op_kind("write")]), 3);
+    CHECK_EQ(DELTA(completed[op_kind("read")]), 3);
+    CHECK_EQ(DELTA(submitted[op_kind("send")]), 2);
+    CHECK_EQ(DELTA(submitted[op_kind("recv")]), 3); /* two, and the cancelled one */
+    CHECK_EQ(DELTA(completed[op_kind("recv")]), 3);
     CHECK_EQ(DELTA(cancels), 1);               /* sleeps are timers: no kernel cancel */
     /* the two sends may have been direct (test_direct_send): no SQE, no CQE */
     CHECK_EQ(DELTA(cqes) + DELTA(sends_direct), 10 + 6 + 5);
@@ -110,14 +92,14 @@ static void check_batching(void)
 {
     enum { N = 100 };
     iou_task *t[N];
-    iou_loop_stats before = stats();
+    iou_loop_stats before = loop_stats();
     for (int i = 0; i < N; i++)
         t[i] = spawn_checked(one_nop, NULL);
     for (int i = 0; i < N; i++)
         CHECK_EQ(iou_join(t[i]), 0);
-    iou_loop_stats after = stats();
-    CHECK_EQ(DELTA(submitted[kind("nop")]), N);
-    CHECK_EQ(DELTA(completed[kind("nop")]), N);
+    iou_loop_stats after = loop_stats();
+    CHECK_EQ(DELTA(submitted[op_kind("nop")]), N);
+    CHECK_EQ(DELTA(completed[op_kind("nop")]), N);
     CHECK(DELTA(sqes) >= N);
     double batch = (double)DELTA(sqes) / (double)DELTA(enters);
     printf("batch: %lld SQEs in %lld enters (%.1f per enter)\n", DELTA(sqes), DELTA(enters),
@@ -132,7 +114,7 @@ static void check_prefix(void)
     st.size = offsetof(iou_loop_stats, completed); /* an "older" caller */
     CHECK_EQ(iou_loop_get_stats(NULL, &st), 0);
     CHECK_EQ(st.size, offsetof(iou_loop_stats, completed));
-    CHECK(st.submitted[kind("nop")] > 0);
+    CHECK(st.submitted[op_kind("nop")] > 0);
     CHECK_EQ(st.completed[0], 0xeeeeeeeeeeeeeeeeull); /* beyond its size: untouched */
     st.size = 0;
     CHECK_EQ(iou_loop_get_stats(NULL, &st), -EINVAL);
@@ -154,13 +136,13 @@ static int tiny_ring(void *arg)
     (void)arg;
     enum { N = 200 };
     iou_task *t[N];
-    iou_loop_stats before = stats();
+    iou_loop_stats before = loop_stats();
     for (int i = 0; i < N; i++)
         t[i] = spawn_checked(one_nop, NULL);
     for (int i = 0; i < N; i++)
         CHECK_EQ(iou_join(t[i]), 0);
-    iou_loop_stats after = stats();
-    CHECK_EQ(DELTA(completed[kind("nop")]), N); /* none lost */
+    iou_loop_stats after = loop_stats();
+    CHECK_EQ(DELTA(completed[op_kind("nop")]), N); /* none lost */
     if (!on_epoll()) /* epoll has no submission queue to fill */
         CHECK(DELTA(sq_full) > 0);
     printf("tiny ring: %lld SQ-full flushes, %lld CQ overflow flushes for %d operations\n",

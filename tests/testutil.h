@@ -96,6 +96,27 @@ static inline iou_task *spawn_checked(iou_fn fn, void *arg)
     return t;
 }
 
+/* This thread's loop's counters. */
+static inline iou_loop_stats loop_stats(void)
+{
+    iou_loop_stats st = {.size = sizeof(st)};
+    CHECK_EQ(iou_loop_get_stats(NULL, &st), 0);
+    return st;
+}
+
+/* The slot of the operation kind called name in iou_loop_stats' arrays. */
+static inline int op_kind(const char *name)
+{
+    for (int i = 0; iou_op_kind_name(i); i++)
+        if (strcmp(iou_op_kind_name(i), name) == 0)
+            return i;
+    CHECK(!"no such operation kind");
+    return -1;
+}
+
+/* A counter's growth between two loop_stats() named before and after. */
+#define DELTA(field) ((long long)(after.field - before.field))
+
 /* iou_send_all, failing the test unless every byte went out. */
 static inline void check_send_all(int fd, const void *buf, size_t len)
 {
