@@ -621,7 +621,7 @@ static bool lone_send_directly(iou_loop *l, uring *u)
     struct io_uring_sqe *sqe = &sq->sqes[sq->sqe_head & sq->ring_mask];
     iou__op *op = (iou__op *)(uintptr_t)sqe->user_data;
     if (sqe->opcode != IORING_OP_SEND || sqe->flags != 0 || sqe->ioprio != 0 ||
-        (sqe->msg_flags & MSG_WAITALL) || op == NULL || op->kind != IOU__OP_SEND)
+        (sqe->msg_flags & MSG_WAITALL) || op->kind != IOU__OP_SEND)
         return false;
     if (u->send_skip) {
         u->send_skip--;
@@ -630,7 +630,7 @@ static bool lone_send_directly(iou_loop *l, uring *u)
     ssize_t n = send(sqe->fd, (const void *)(uintptr_t)sqe->addr, sqe->len,
                      (int)sqe->msg_flags | MSG_DONTWAIT);
     int res = n < 0 ? -errno : (int)n;
-    if (res == -EAGAIN || res == -EWOULDBLOCK) {
+    if (res == -EAGAIN) { /* == -EWOULDBLOCK on Linux */
         lone_send_missed(u);
         return false;
     }
